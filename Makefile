@@ -1,0 +1,50 @@
+# The README's commands. Each target sets up .venv itself when it is missing, so each works alone on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: reproduce test docs lab install clean-env
+
+$(STAMP): settings.ini setup.py
+	@echo "== setting up $(VENV) (torch's CUDA build is about 5 GB: a few minutes) =="
+	@start=$$(date +%s); \
+	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install -q --upgrade pip setuptools wheel 2>&1 | { grep -v '^WARNING: Location' || true; }; \
+	  $(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | { grep -v '^WARNING: Location' || true; }; \
+	  $(BIN)/python -c "import cervix_nb, torch, torchvision, captum, tiffslide, nbdev" || { echo "install failed"; exit 1; }; \
+	  echo "== $(VENV) ready in $$(( $$(date +%s) - start )) s, $$(du -sh $(VENV) | cut -f1) =="
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job: every section that exists, at quick scale, on the embedded synthetic data.
+reproduce: $(STAMP)
+	CERVIX_SCALE=$${CERVIX_SCALE:-quick} $(BIN)/cervix_reproduce
+
+# Notebooks stored clean, library = export of the notebooks, every notebook's inline tests, pytest, docs check.
+test: $(STAMP)
+	@echo "== nbdev_clean (must change nothing) =="
+	$(BIN)/python .ci/unchanged.py nbs -- $(BIN)/nbdev_clean
+	@echo "== nbdev_export (must change nothing) =="
+	$(BIN)/python .ci/unchanged.py cervix_nb -- $(BIN)/nbdev_export
+	@echo "== nbdev_test: every notebook in nbs/ =="
+	$(BIN)/python .ci/nbtest.py
+	@echo "== pytest tests/ =="
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	@echo "== docs check =="
+	$(BIN)/python .ci/docs_check.py
+
+# Quarto site where Quarto is installed; otherwise the same HTML export the docs check makes.
+docs: $(STAMP)
+	@if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; echo "docs in _docs/"; \
+	else echo "quarto not found: exporting the notebooks to plain HTML in _docs/ instead (install Quarto for the full site)"; \
+	  $(BIN)/python .ci/docs_check.py; fi
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab nbs/
+
+clean-env:
+	rm -rf $(VENV)

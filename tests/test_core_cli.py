@@ -1,0 +1,78 @@
+"Command-line and property tests for cervix_nb.core: what a user meets outside the notebooks."
+import configparser, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import nbformat, pandas as pd, pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _nb(path, *sources):
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+
+
+def _run(*args, **kw):
+    return subprocess.run([str(BIN/'cervix_reproduce'), *args], capture_output=True, text=True, **kw)
+
+
+def test_settings_pins():
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    d = cfg['DEFAULT']
+    assert d['tst_flags'].split() == ['slow', 'gpu']
+    reqs = d['requirements'].split()
+    for pin in ['torch==2.14.1', 'torchvision==0.29.1', 'nbdev==2.4.14', 'fastcore<2', 'execnb<0.2', 'ghapi<2']:
+        assert pin in reqs, pin
+
+
+def test_bad_scale_is_a_clear_error(tmp_path):
+    r = _run('--scale', 'huge', '--run_dir', str(tmp_path/'run'))
+    assert r.returncode != 0
+    assert "unknown scale 'huge' (from argument): choose one of 'quick', 'paper'" in r.stderr
+
+
+def test_bad_scale_from_environment(tmp_path):
+    r = _run('--run_dir', str(tmp_path/'run'), env={**os.environ, 'CERVIX_SCALE': 'Fast'})
+    assert r.returncode != 0 and 'from environment variable CERVIX_SCALE' in r.stderr
+
+
+def test_missing_notebook_folder(tmp_path):
+    r = _run('--nbs', str(tmp_path/'nowhere'))
+    assert r.returncode != 0 and 'nowhere: notebook folder not found' in r.stderr
+
+
+def test_reproduce_end_to_end(tmp_path):
+    nbs = tmp_path/'nbs'; nbs.mkdir()
+    _nb(nbs/'01_a.ipynb', 'from cervix_nb.core import *\nimport os',
+        "assert get_scale().name == 'quick' and os.environ['CERVIX_OUT'].endswith('01_a')",
+        "save_results(results_table([dict(metric='binary accuracy (%)', paper=95.0, ours=91.5)], '01_a', get_scale()), '01_a')",
+        "#| gpu\nraise SystemExit('gpu cell must not run at quick scale')")
+    r = _run('--nbs', str(nbs), '--run_dir', str(tmp_path/'run'), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"results in {tmp_path/'run'}" in r.stdout
+    df = pd.read_csv(tmp_path/'run'/'summary.csv')
+    assert df[['metric', 'paper', 'ours', 'data']].values.tolist() == [['binary accuracy (%)', 95.0, 91.5, 'synthetic']]
+    assert (tmp_path/'run'/'01_a'/'01_a.ipynb').exists()
+
+
+def test_atomic_write_survives_a_kill(tmp_path):
+    "A writer killed mid-write (SIGKILL: no cleanup runs) leaves no destination file."
+    dest = tmp_path/'slide_tiles.csv'
+    code = ("import sys, time; from cervix_nb.core import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    f = open(tmp, 'w')\n"
+            "    for i in range(10**6): f.write(f'{i},0.5\\n'); f.flush(); print('writing', flush=True) if i == 10 else None; time.sleep(0.001)\n")
+    p = subprocess.Popen([sys.executable, '-c', code, str(dest)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == 'writing'
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert not dest.exists()
+    assert [q.name for q in tmp_path.iterdir() if q.name.startswith('.slide_tiles.')], 'the partial file is the hidden temporary'
+
+
+def test_unchanged_detects_a_change(tmp_path):
+    (tmp_path/'f.txt').write_text('a')
+    ok = subprocess.run([sys.executable, ROOT/'.ci'/'unchanged.py', str(tmp_path), '--', 'true'], capture_output=True, text=True)
+    assert ok.returncode == 0
+    bad = subprocess.run([sys.executable, ROOT/'.ci'/'unchanged.py', str(tmp_path), '--', 'sh', '-c', f'echo b > {tmp_path}/f.txt'],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and 'f.txt' in bad.stderr
