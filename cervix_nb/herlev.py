@@ -149,7 +149,7 @@ def encode_mask(nucleus, cytoplasm, palette:MaskPalette=MaskPalette()) -> np.nda
     return m
 
 # %% ../nbs/01_herlev.ipynb #dfcfed9d
-def write_synthetic_herlev(root, # folder to create (must not exist, or be an earlier synthetic set)
+def write_synthetic_herlev(root, # folder to create; must not exist (`synthetic_herlev` reuses an earlier set)
                            counts=HERLEV_COUNTS, # cells per class, in HERLEV_CLASSES order
                            seed:int=0) -> Path:
     "Generate a synthetic Herlev set in smear2005's layout (NAME.BMP + NAME-d.bmp per cell); written to a temporary folder and renamed, so never half-written."
