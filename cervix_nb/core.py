@@ -91,7 +91,7 @@ SCALE_SOURCES = dict(
 
 SCALES = {
     'quick': Scale(name='quick', backbone='tiny_resnet', herlev_cells=917, herlev_img=64, herlev_folds=2, herlev_epochs=12,
-                   tile_size=160, tile_counts=(150, 30, 60), tile_repeats=2, tile_epochs=8, batch_size=32, lr=1e-3,
+                   tile_size=160, tile_counts=(300, 40, 75), tile_repeats=3, tile_epochs=15, batch_size=32, lr=1e-3,
                    ig_steps=16, slide_size=8192, slides_per_class=3),
     'paper': Scale(name='paper', backbone='resnet101', herlev_cells=917, herlev_img=224, herlev_folds=4, herlev_epochs=50,
                    tile_size=800, tile_counts=(1309, 171, 328), tile_repeats=5, tile_epochs=30, batch_size=16, lr=1e-4,
