@@ -458,14 +458,13 @@ def write_tile_set(root, # folder to create; must not exist
         (tmp/'tiles').mkdir(); (tmp/'masks').mkdir()
         manifest, boxes = [], []
         jobs = [(s, lab) for s, counts in split_class_counts(tile_counts).items() for lab, n in enumerate(counts, 1) for _ in range(n)]
+        cells_of = {s: {v: g.index.to_numpy() for v, g in index[index.split == s].groupby('severity')} for s in TILE_SPLITS}
         for s, lab in tqdm(jobs, desc='composing tiles', mininterval=5):
-            pool = index[index.split == s]
-            by_sev = {v: g.index.to_numpy() for v, g in pool.groupby('severity')}
             tile_id = f"{s}-{len(manifest):05d}"
             b = bgs[int(rng.integers(len(bgs)))]
             tile = np.array(np.rot90(b, int(rng.integers(4)))[:, ::(1 if rng.random() < .5 else -1)])  # a writable copy
             occ = np.zeros((tile_size, tile_size), np.uint8)
-            for c in plan_tile(lab, by_sev, rng, max_cells):
+            for c in plan_tile(lab, cells_of[s], rng, max_cells):
                 img, mask = rotate_cell(*cells[c], rng.uniform(0, 360))
                 k = int(occ.max()) + 1
                 res = paste_cell(tile, occ, img, mask, k, rng, margin)
