@@ -4,6 +4,10 @@
 nbdev_test exits 0 when it finds no notebook and prints no counts, so this wrapper checks that every
 notebook in nbs/ was started and completed, reads nbdev's list of failed notebooks, and fails when any
 notebook failed or never ran. Extra arguments go to nbdev_test (for example --flags "slow gpu").
+
+Notebooks run one at a time unless --n_workers is given: each training notebook already uses every core
+through torch, and two side by side oversubscribe them (on 2 cores, 01_herlev took 536 s beside
+03_baselines and 64 s alone).
 """
 import re, subprocess, sys
 from pathlib import Path
@@ -14,6 +18,7 @@ def main(args) -> int:
     nbs = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
     if not nbs: print('0 passed, 0 failed (no notebook in nbs/)'); return 1
     bin_dir = Path(sys.executable).parent
+    if '--n_workers' not in args: args = ['--n_workers', '1', *args]
     proc = subprocess.Popen([str(bin_dir/'nbdev_test'), '--do_print', '--timing', *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     lines = []

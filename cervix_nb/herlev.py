@@ -25,11 +25,11 @@ from .core import *
 # %% auto #0
 __all__ = ['HERLEV_CLASSES', 'HERLEV_COUNTS', 'SEVERITY_OF_CLASS', 'SEVERITY_NAMES', 'IMAGE_SUFFIXES', 'HERLEV_NC_MEDIAN',
            'CELL_STYLES', 'PIPELINES', 'MaskPalette', 'decode_mask', 'CellStyle', 'synth_cell', 'encode_mask',
-           'write_synthetic_herlev', 'synthetic_herlev', 'herlev_index', 'read_cell', 'herlev_counts', 'cell_measures',
-           'square_resize', 'load_cells', 'TinyResNet', 'imagenet_weights_path', 'build_backbone', 'RegressionScore',
-           'Pipeline', 'Classifier', 'Regressor', 'RegressionConstraint', 'SeverityNet', 'make_model', 'augment',
-           'train_model', 'predict_outputs', 'severity_metrics', 'herlev_folds', 'cross_validate',
-           'integrated_gradients', 'region_share']
+           'write_synthetic_herlev', 'synthetic_herlev', 'herlev_index', 'read_cell', 'herlev_counts', 'herlev_source',
+           'cell_measures', 'square_resize', 'load_cells', 'TinyResNet', 'imagenet_weights_path', 'build_backbone',
+           'RegressionScore', 'Pipeline', 'Classifier', 'Regressor', 'RegressionConstraint', 'SeverityNet',
+           'make_model', 'augment', 'train_model', 'predict_outputs', 'severity_metrics', 'herlev_folds',
+           'cross_validate', 'integrated_gradients', 'region_share']
 
 # %% ../nbs/01_herlev.ipynb #6b422622
 HERLEV_CLASSES = ('normal_superficiel', 'normal_intermediate', 'normal_columnar', 'light_dysplastic',
@@ -223,6 +223,12 @@ def read_cell(image, # cell image file
 def herlev_counts(n_cells:int) -> tuple:
     "Cells per class for a set of `n_cells` in Herlev's proportions (at least 2 per class)."
     return tuple(max(2, round(n * n_cells / sum(HERLEV_COUNTS))) for n in HERLEV_COUNTS)
+
+def herlev_source(scale:Scale, seed:int=0) -> tuple:
+    "(Herlev folder, 'real' or 'synthetic'): the copy in `data_dir()/'herlev'` when there is one, else the synthetic set at the scale's number of cells."
+    real = data_dir()/'herlev'
+    if real.is_dir(): return real, 'real'
+    return synthetic_herlev(herlev_counts(scale.herlev_cells), seed), 'synthetic'
 
 # %% ../nbs/01_herlev.ipynb #a95ea3c9
 def cell_measures(index:pd.DataFrame, palette:MaskPalette=MaskPalette()) -> pd.DataFrame:
