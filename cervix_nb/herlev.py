@@ -429,7 +429,11 @@ def cross_validate(cells:dict, pipelines:dict, scale:Scale, seed:int=0, device=N
 def integrated_gradients(model:nn.Module, pipeline:Pipeline,
                          x:torch.Tensor, # (N,3,H,W) uint8 images
                          steps:int=50, # interpolation steps m of eq. 3
-                         batch_size:int=16, device=None) -> tuple:
+                         batch_size:int=16, # images per call to captum
+                         device=None,
+                         method:str='gausslegendre', # captum's quadrature rule ('gausslegendre', 'riemann_trapezoid', ...)
+                         internal_batch_size:int|None=None, # captum evaluates the path this many points at a time (memory cap)
+                        ) -> tuple:
     "Eq. 3 with captum from a white baseline, for the predicted class (or the score of a regressor); returns (attributions (N,3,H,W), convergence deltas (N,))."
     from captum.attr import IntegratedGradients
     device = get_device(device); model.to(device).eval()
@@ -440,7 +444,7 @@ def integrated_gradients(model:nn.Module, pipeline:Pipeline,
         with torch.no_grad(): out = model(xb)
         target = None if pipeline.n_out == 1 else (pipeline.predict(out) - 1)
         a, d = ig.attribute(xb, baselines=torch.ones_like(xb), target=target if target is None else target.tolist(),
-                            n_steps=steps, return_convergence_delta=True)
+                            n_steps=steps, method=method, internal_batch_size=internal_batch_size, return_convergence_delta=True)
         attrs.append(a.detach().cpu()); deltas.append(d.detach().cpu())
     return torch.cat(attrs), torch.cat(deltas)
 
