@@ -22,12 +22,12 @@ from .herlev import *
 
 # %% auto #0
 __all__ = ['SLIDE_MPP', 'SLIDE_MAGNIFICATION', 'LEVEL_DOWNSAMPLE', 'GLASS_OBJECT_RADIUS', 'GLASS_MAX_SIDE', 'TILE_SIDE_L0',
-           'TILE_SPLITS', 'PAPER_TILE_CLASS_COUNTS', 'MANIFEST_COLUMNS', 'BOX_COLUMNS', 'pyramid_dimensions',
-           'area_downsample', 'write_slide', 'Slide', 'coarse_sample', 'block_noise', 'GlassSpec', 'GlassScene',
-           'glass_side', 'synthetic_glass_slide', 'tile_grid', 'grey_levels', 'glass_stats', 'is_flat_white',
-           'background_tiles', 'cut_cell', 'rotate_cell', 'paste_cell', 'largest_remainder', 'split_class_counts',
-           'assign_splits', 'plan_tile', 'write_tile_set', 'read_manifest', 'read_boxes', 'TileDataset', 'load_tiles',
-           'synthetic_tiles']
+           'TILE_SPLITS', 'PAPER_TILE_CLASS_COUNTS', 'MANIFEST_COLUMNS', 'BOX_COLUMNS', 'SEVERITY_COLOURS',
+           'pyramid_dimensions', 'area_downsample', 'write_slide', 'Slide', 'coarse_sample', 'block_noise', 'GlassSpec',
+           'GlassScene', 'glass_side', 'synthetic_glass_slide', 'tile_grid', 'grey_levels', 'glass_stats',
+           'is_flat_white', 'background_tiles', 'cut_cell', 'rotate_cell', 'paste_cell', 'largest_remainder',
+           'split_class_counts', 'assign_splits', 'plan_tile', 'write_tile_set', 'read_manifest', 'read_boxes',
+           'TileDataset', 'load_tiles', 'synthetic_tiles', 'draw_boxes']
 
 # %% ../nbs/02_tiles.ipynb #3d7bb1b3
 SLIDE_MPP = 0.25            # µm per level-0 pixel of our synthetic slides: a 40X scan
@@ -553,3 +553,15 @@ def synthetic_tiles(scale:Scale, # sets tile_size and tile_counts
     with Slide(synthetic_glass_slide(glass_side(scale), seed)) as s:
         bg = background_tiles(s)
         return write_tile_set(root, herlev_index(herlev_root), s, bg[bg.flat], scale.tile_counts, scale.tile_size, seed)
+
+# %% ../nbs/02_tiles.ipynb #2a7143a6
+SEVERITY_COLOURS = ('limegreen', 'gold', 'darkorange', 'red', 'darkviolet')  # normal .. carcinoma in situ, in every figure
+
+def draw_boxes(ax, # a matplotlib axis showing the tile
+               boxes:pd.DataFrame, # x0, y0, x1, y1 (exclusive ends, tile pixels) and, unless `colour` is given, severity
+               colour=None, lw:float=1.5, **kw):
+    "Outline boxes on a tile image, coloured by severity score (or all in `colour`); extra keywords go to the rectangles."
+    from matplotlib.patches import Rectangle
+    for b in boxes.itertuples():
+        ax.add_patch(Rectangle((b.x0 - .5, b.y0 - .5), b.x1 - b.x0, b.y1 - b.y0, fill=False, lw=lw,
+                               ec=colour or SEVERITY_COLOURS[b.severity - 1], **kw))
