@@ -209,13 +209,17 @@ class GlassScene:
         norm = lambda a: (a - a.mean()) / (a.std() + 1e-8)
         smooth = lambda sigma: norm(ndimage.gaussian_filter(rng.standard_normal((gh, gw)), sigma, mode='wrap')).astype(np.float32)
         big = smooth(max(gh, gw) / 12)
-        self.smear = (1 / (1 + np.exp(-(big - np.quantile(big, 1 - spec.smear_cover)) * 5))).astype(np.float32)  # 0..1
+        self.smear = self._smear(big)  # 0..1
         self.texture = (np.clip(smooth(2.0), -1, 3) * self.smear).astype(np.float32)  # mucus strands, ~30 px and up
         self.light = (1 + 0.012 * smooth(max(gh, gw) / 6)).astype(np.float32)        # slow illumination drift
         self.stripe_gain = rng.uniform(0.975, 1.02, -(-width // spec.scan_stripe)).astype(np.float32)
         self.objects = self._place_objects(rng)
         self._radius = self.objects.kind.map(GLASS_OBJECT_RADIUS).to_numpy(float)
         self._bank = {}
+
+    def _smear(self, big:np.ndarray) -> np.ndarray:
+        "Where the smear lies (coarse grid, 0..1): a large-scale random field cut to cover `smear_cover` of the glass, softened."
+        return (1 / (1 + np.exp(-(big - np.quantile(big, 1 - self.spec.smear_cover)) * 5))).astype(np.float32)
 
     def _place_objects(self, rng) -> pd.DataFrame:
         s, mpx, parts = self.spec, self.width * self.height / 1e6, []
