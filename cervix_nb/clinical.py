@@ -155,9 +155,8 @@ def write_cohort(root, # folder to fill (created); an existing slide of the same
             path, ann = root/f'{sid}.svs', ''
             if not path.exists():
                 sc = SmearScene(side, side, seed=s_seed, abnormal_share=share)
-                cells = sc.cells()
+                atomic_write(root/f'{sid}.cells.csv', sc.cells().to_csv(index=False))  # before the slide: a slide never lacks its ground truth
                 write_slide(path, sc.render, side, side, desc=sid)
-                atomic_write(root/f'{sid}.cells.csv', cells.to_csv(index=False))
             if label_ == 'abnormal':
                 cells = pd.read_csv(root/f'{sid}.cells.csv')
                 abn = cells[cells.severity > 1]
