@@ -341,7 +341,8 @@ class Regressor(Pipeline):
 class RegressionConstraint(Classifier):
     "§3.2.5: classifier whose probabilities also give a score through fixed w_r (eq. 1); loss CE + MSE (eq. 2)."
     name = 'regression constraint'
-    def __init__(self, w_r=(1, 2, 3, 4, 5)): self.w_r, self.layer = tuple(w_r), RegressionScore(w_r)
+    def __init__(self, w_r=(1, 2, 3, 4, 5)): # one weight per class: 5 severities, or (0, 1) for normal/abnormal (§5.1)
+        self.w_r, self.layer, self.n_out = tuple(w_r), RegressionScore(w_r), len(w_r)
     def score(self, out): return self.layer.to(out.device)(self.proba(out))
     def target_score(self, y): return torch.tensor(self.w_r, device=y.device)[y - 1]
     def loss(self, out, y): return F.cross_entropy(out, y - 1) + F.mse_loss(self.score(out), self.target_score(y))
@@ -370,7 +371,9 @@ def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
 def train_model(model:nn.Module, pipeline:Pipeline,
                 x:torch.Tensor, # (N,3,H,W) uint8 images
                 y:torch.Tensor, # (N,) severity 1..5
-                epochs:int, batch_size:int, lr:float, seed:int=0, device=None, desc:str='training') -> list:
+                epochs:int, batch_size:int, lr:float, seed:int=0, device=None, desc:str='training',
+                transform=None, # extra augmentation f(batch in [0, 1], generator) after the flips, e.g. stain jitter (§5.1)
+               ) -> list:
     "Train `model` in place with Adam and a cosine schedule; returns the mean loss of each epoch."
     device = get_device(device); seed_everything(seed); g = torch.Generator().manual_seed(seed)
     model.to(device).train()
@@ -383,6 +386,7 @@ def train_model(model:nn.Module, pipeline:Pipeline,
         for b in torch.randperm(len(x), generator=g).split(batch_size):
             if len(b) < 2: continue  # batch norm needs two images
             xb = augment(x[b].to(device).float() / 255, g); yb = y[b].to(device)
+            if transform is not None: xb = transform(xb, g)
             loss = pipeline.loss(model(xb), yb)
             opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item() * len(b)
         losses.append(tot / len(x))

@@ -5,6 +5,7 @@
 # %% ../nbs/02_tiles.ipynb #06f07bd1
 from __future__ import annotations
 import hashlib, json, math, shutil, tempfile
+from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,10 +55,10 @@ def area_downsample(a:np.ndarray, # H x W (x C) image
     return np.rint(m).astype(a.dtype) if np.issubdtype(a.dtype, np.integer) else m.astype(a.dtype)
 
 # %% ../nbs/02_tiles.ipynb #b8544b7a
-def _aperio_description(w0, h0, w, h, tile, mpp, mag, quality):
+def _aperio_description(w0, h0, w, h, tile, mpp, mag, quality, codec='JPEG'):
     head = (f"Aperio Image Library v12.0.15 \r\n{w0}x{h0} [0,0 {w0}x{h0}] ({tile}x{tile})" if (w, h) == (w0, h0)
             else f"Aperio Image Library v12.0.15 \r\n{w0}x{h0} -> {w}x{h}")
-    return f"{head} {'JPEG' if quality else 'Deflate'}/RGB Q={quality}|AppMag = {mag}|MPP = {mpp}|ScanScope ID = cervix_nb synthetic"
+    return f"{head} {codec}/RGB Q={quality}|AppMag = {mag}|MPP = {mpp}|ScanScope ID = cervix_nb synthetic"
 
 def write_slide(path, # destination: .svs (Aperio layout) or .tif/.tiff (generic pyramid in SubIFDs)
                 render, # render(x0, y0, w, h) -> h x w x 3 uint8 level-0 pixels
@@ -66,6 +67,7 @@ def write_slide(path, # destination: .svs (Aperio layout) or .tif/.tiff (generic
                 magnification:float=SLIDE_MAGNIFICATION, # objective power, written in the metadata
                 tile:int=256, # side of the stored TIFF tiles, px
                 quality:int=90, # JPEG quality; 0 stores deflate (lossless) tiles instead
+                compression:str='jpeg', # 'jpeg', 'jpeg2000' (lossless; Aperio's code 33005 in .svs) or 'deflate'
                 desc:str='writing slide', # progress bar label
                ) -> Path:
     "Write a pyramidal tiled TIFF from `render`, band by band (bounded memory); to a temporary file renamed at the end."
@@ -74,8 +76,12 @@ def write_slide(path, # destination: .svs (Aperio layout) or .tif/.tiff (generic
     dims = pyramid_dimensions(width, height)
     level1 = np.empty((dims[1][1], dims[1][0], 3), np.uint8) if len(dims) > 1 else None
     band = tile * LEVEL_DOWNSAMPLE
-    comp = dict(compression='jpeg', compressionargs=dict(level=quality)) if quality else dict(compression='zlib')
-    describe = lambda w, h: _aperio_description(width, height, w, h, tile, mpp, magnification, quality) if svs else None
+    if compression not in ('jpeg', 'jpeg2000', 'deflate'): raise ValueError(f"compression must be 'jpeg', 'jpeg2000' or 'deflate', got {compression!r}")
+    if compression == 'jpeg' and not quality: compression = 'deflate'
+    comp, codec = {'jpeg': (dict(compression='jpeg', compressionargs=dict(level=quality)), 'JPEG'),
+                   'jpeg2000': (dict(compression=33005 if svs else 'jpeg2000'), 'J2K'),
+                   'deflate': (dict(compression='zlib'), 'Deflate')}[compression]
+    describe = lambda w, h: _aperio_description(width, height, w, h, tile, mpp, magnification, quality, codec) if svs else None
 
     def level0_tiles():
         for y0 in tqdm(range(0, height, band), desc=desc, mininterval=5):
@@ -122,7 +128,17 @@ class Slide:
         self.level_count, self.level_dimensions = self._s.level_count, tuple(map(tuple, self._s.level_dimensions))
         self.dimensions, self.level_downsamples = self.level_dimensions[0], tuple(self._s.level_downsamples)
         num = lambda k: float(p[f'{backend}.{k}']) if p.get(f'{backend}.{k}') not in (None, '') else None
-        self.mpp, self.objective_power = num('mpp-x'), num('objective-power')
+        self.mpp, self.objective_power = num('mpp-x') or self._ome_mpp(), num('objective-power')
+
+    def _ome_mpp(self) -> float|None:
+        "Pixel size of an OME-TIFF's first image, in µm (OME-XML PhysicalSizeX), when the backend does not give one."
+        tf = getattr(self._s, 'ts_tifffile', None)
+        xml = getattr(tf, 'ome_metadata', None) if tf is not None else None
+        if not xml: return None
+        px = ElementTree.fromstring(xml).find('.//{*}Pixels')
+        if px is None or px.get('PhysicalSizeX') is None: return None
+        unit = px.get('PhysicalSizeXUnit', 'µm').replace('um', 'µm')
+        return float(px.get('PhysicalSizeX')) * {'nm': 1e-3, 'µm': 1.0, 'mm': 1e3, 'cm': 1e4}.get(unit, float('nan'))
 
     def __repr__(self): return f"Slide({self.path.name!r}, {self.dimensions[0]}x{self.dimensions[1]}, {self.level_count} levels, mpp={self.mpp})"
     def __enter__(self): return self
