@@ -216,7 +216,7 @@ def is_flat(rgb:np.ndarray, window:int=30, # width of the grey-level window
             share:float=0.95, # a tile is flat when more than this share of its pixels fits in one window
            ) -> bool:
     "§5.2's background removal: more than `share` of the grey-level histogram inside one window of `window` levels."
-    h = np.bincount(grey_levels(rgb).ravel(), minlength=256)
+    h = np.array(Image.fromarray(np.ascontiguousarray(rgb)).convert('L').histogram()) if rgb.ndim == 3 else np.bincount(rgb.ravel(), minlength=256)  # PIL's 'L' = `grey_levels`
     return bool(np.convolve(h, np.ones(window, int), 'valid').max() > share * h.sum())
 
 def largest_cluster(mask:np.ndarray) -> np.ndarray:

@@ -319,9 +319,12 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
 # %% ../nbs/00_core.ipynb #272d9fe7
 @call_parse
 def cervix_reproduce(scale:str=None, # 'quick' (CPU, minutes) or 'paper' (GPU); default $CERVIX_SCALE, else quick
-                     run_dir:str=None, # run folder; default data/runs/<date-time>-<scale>
-                     only:str=None, # comma-separated notebook names to run, e.g. 01_herlev,02_tiles
-                     nbs:str=None): # notebook folder; default the project's nbs/
-    "Run every section notebook at one scale and write one results summary beside the paper's."
-    try: reproduce(scale, run_dir, only.split(',') if only else None, nbs)
-    except (RuntimeError, ValueError) as e: sys.exit(f"cervix_reproduce: {e}")
+                     sections:str=None, # comma-separated notebook names to run, e.g. 01_herlev,02_tiles; default all
+                     out:str=None, # run folder; default data/runs/<date-time>-<scale>
+                     nbs:str=None, # notebook folder; default the project's nbs/
+                     only:str=None, # older name of --sections
+                     run_dir:str=None): # older name of --out
+    "Run every section notebook at one scale (training included) and write one results summary beside the paper's."
+    names = sections or only
+    try: reproduce(scale, out or run_dir, [s.strip() for s in names.replace(' ', ',').split(',') if s.strip()] if names else None, nbs)
+    except (RuntimeError, ValueError, OSError) as e: sys.exit(f"cervix-reproduce: {e}")

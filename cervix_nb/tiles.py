@@ -124,11 +124,15 @@ class Slide:
             try: self._s = openslide.OpenSlide(str(self.path))
             except Exception as e: raise CervixError(self.path, f"not a slide OpenSlide can read ({e.__class__.__name__}: {e})") from None
         else: raise CervixError(backend, "unknown slide backend: use 'tiffslide' or 'openslide'")
-        p = self._s.properties
-        self.level_count, self.level_dimensions = self._s.level_count, tuple(map(tuple, self._s.level_dimensions))
-        self.dimensions, self.level_downsamples = self.level_dimensions[0], tuple(self._s.level_downsamples)
-        num = lambda k: float(p[f'{backend}.{k}']) if p.get(f'{backend}.{k}') not in (None, '') else None
-        self.mpp, self.objective_power = num('mpp-x') or self._ome_mpp(), num('objective-power')
+        try:  # a damaged file may open and fail only when its pages are read
+            p = self._s.properties
+            self.level_count, self.level_dimensions = self._s.level_count, tuple(map(tuple, self._s.level_dimensions))
+            self.dimensions, self.level_downsamples = self.level_dimensions[0], tuple(self._s.level_downsamples)
+            num = lambda k: float(p[f'{backend}.{k}']) if p.get(f'{backend}.{k}') not in (None, '') else None
+            self.mpp, self.objective_power = num('mpp-x') or self._ome_mpp(), num('objective-power')
+        except Exception as e:
+            self._s.close()
+            raise CervixError(self.path, f"not a slide {backend} can read ({e.__class__.__name__}: {e})") from None
 
     def _ome_mpp(self) -> float|None:
         "Pixel size of an OME-TIFF's first image, in µm (OME-XML PhysicalSizeX), when the backend does not give one."
@@ -153,6 +157,7 @@ class Slide:
         ds, (W, H) = self.level_downsamples[level], self.dimensions
         if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w * ds > W + ds or y + h * ds > H + ds:
             raise CervixError(self.path, f"region x={x} y={y} w={w} h={h} at level {level} (downsample {ds:g}) leaves the slide ({W}x{H} at level 0)")
+        if self.backend == 'tiffslide': return self._s.read_region((int(x), int(y)), level, (int(w), int(h)), as_array=True)[..., :3]
         return np.asarray(self._s.read_region((int(x), int(y)), level, (int(w), int(h))).convert('RGB'))
 
     def thumbnail(self, max_side:int=1024) -> tuple:

@@ -18,3 +18,20 @@ def test_ig_speed_writes_json(tmp_path):
         assert row['seconds_per_tile'] > 0 and -1 <= row['corr_vs_256'] <= 1 and row['rel_error_vs_256'] >= 0
     assert res['rows'][1]['corr_vs_256'] > 0.99  # 50 steps agree with 256 steps whatever the batching
     assert 'IG per tile' in r.stdout and 'written:' in r.stdout
+
+
+def test_screen_speed_writes_json(tmp_path):
+    out = tmp_path/'screen.json'
+    r = subprocess.run([sys.executable, str(ROOT/'bench'/'screen_speed.py'), '--scale', 'quick', '--side', '1024', '--iters', '2',
+                        '--ig_tiles', '1', '--repeats', '1', '--workers', '1', '--device', 'cpu', '--readers', 'process,thread',
+                        '--slide', str(tmp_path/'bench.tif'), '--out', str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res['device'] == 'cpu' and res['tile'] == 128 and res['backbone'] == 'tiny_resnet'
+    assert [row['mode'] for row in res['model_only']] == ['float32 eager'] and res['model_only'][0]['tiles_per_s'] > 0
+    e2e = res['end_to_end']
+    assert [(row['readers'], row['slide']) for row in e2e] == [('process', 'bench-quarter.tif'), ('process', 'bench.tif'), ('thread', 'bench-quarter.tif'), ('thread', 'bench.tif')]
+    assert e2e[1]['grid_tiles'] == 64 and e2e[0]['grid_tiles'] == 16                      # 1024 and 512 px at 10X in 128-px tiles
+    assert e2e[1]['selected_tiles'] == e2e[3]['selected_tiles'] > 0 and all(row['peak_host_mb'] > 0 for row in e2e)
+    assert [row['setting'] for row in res['integrated_gradients']][0].startswith('captum default')
+    assert 'end to end (thread readers)' in r.stdout and 'written:' in r.stdout

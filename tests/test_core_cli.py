@@ -13,7 +13,7 @@ def _nb(path, *sources):
 
 
 def _run(*args, **kw):
-    return subprocess.run([str(BIN/'cervix_reproduce'), *args], capture_output=True, text=True, **kw)
+    return subprocess.run([str(BIN/'cervix-reproduce'), *args], capture_output=True, text=True, **kw)
 
 
 def test_settings_pins():
@@ -26,7 +26,7 @@ def test_settings_pins():
 
 
 def test_bad_scale_is_a_clear_error(tmp_path):
-    r = _run('--scale', 'huge', '--run_dir', str(tmp_path/'run'))
+    r = _run("--scale", "huge", "--out", str(tmp_path/"run"))
     assert r.returncode != 0
     assert "unknown scale 'huge' (from argument): choose one of 'quick', 'paper'" in r.stderr
 
@@ -47,7 +47,7 @@ def test_reproduce_end_to_end(tmp_path):
         "assert get_scale().name == 'quick' and os.environ['CERVIX_OUT'].endswith('01_a')",
         "save_results(results_table([dict(metric='binary accuracy (%)', paper=95.0, ours=91.5)], '01_a', get_scale()), '01_a')",
         "#| gpu\nraise SystemExit('gpu cell must not run at quick scale')")
-    r = _run('--nbs', str(nbs), '--run_dir', str(tmp_path/'run'), cwd=tmp_path)
+    r = _run('--nbs', str(nbs), '--sections', '01_a', '--out', str(tmp_path/'run'), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"results in {tmp_path/'run'}" in r.stdout
     df = pd.read_csv(tmp_path/'run'/'summary.csv')

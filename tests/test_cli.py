@@ -1,0 +1,99 @@
+"The screening commands end to end at quick scale on generated slides: what a user runs outside the notebooks."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import numpy as np, pandas as pd, pytest
+
+BIN = Path(sys.executable).parent
+SIDE = 2048
+
+
+def _run(cmd, *args, **kw):
+    return subprocess.run([str(BIN/cmd), *map(str, args)], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope='module')
+def cohort(tmp_path_factory):
+    "Three generated smears (one normal, two with abnormal cells) and a checkpoint of an untrained quick tile model."
+    from cervix_nb.core import get_scale, seed_everything
+    from cervix_nb.herlev import RegressionConstraint
+    from cervix_nb.baselines import make_tile_model
+    from cervix_nb.tiles import write_slide
+    from cervix_nb.clinical import SmearScene
+    from cervix_nb.slides import save_checkpoint
+    d = tmp_path_factory.mktemp('cohort')
+    (d/'slides').mkdir()
+    for k in range(3): write_slide(d/'slides'/f'S{k}.svs', SmearScene(SIDE, SIDE, seed=20 + k, abnormal_share=0.3 * k).render, SIDE, SIDE)
+    rc = RegressionConstraint((0, 1)); seed_everything(0)
+    ck = save_checkpoint(d/'model.pt', make_tile_model(rc, get_scale('quick')), rc, 'tiny_resnet', 64, 10,
+                         extra=dict(count_rule=dict(tile_threshold=0.5, n_tiles=3)))
+    return d, ck
+
+
+OPTS = ['--top', 3, '--ig_steps', 4, '--workers', 0]
+
+
+def test_screen_writes_all_outputs(cohort, tmp_path):
+    d, ck = cohort
+    r = _run('cervix-screen', d/'slides'/'S1.svs', '--model', ck, '--out', tmp_path, '--device', 'cpu', *OPTS)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.startswith('S1: ') and 'selected tiles score >= 0.5' in r.stdout
+    out = tmp_path/'S1'
+    assert sorted(p.name for p in out.iterdir()) == sorted(['tiles.csv', 'heatmap.png', 'review.html', 'annotations.geojson', 'report.json'])
+    gj = json.loads((out/'annotations.geojson').read_text())
+    rep = json.loads((out/'report.json').read_text())
+    assert gj['type'] == 'FeatureCollection' and len(gj['features']) == rep['selected_tiles'] + rep['candidate_boxes']
+    for f in gj['features']:
+        ring = np.array(f['geometry']['coordinates'][0])
+        assert f['geometry']['type'] == 'Polygon' and (ring[0] == ring[-1]).all()
+        assert ring.min() >= 0 and ring.max() <= SIDE            # level-0 pixels of the slide
+    tiles = pd.read_csv(out/'tiles.csv')
+    assert rep['selected_tiles'] == tiles.selected.sum() and rep['configuration']['count_rule_source'] == 'checkpoint'
+
+
+def test_screen_without_model_says_how_to_get_one(cohort, tmp_path):
+    d, _ = cohort
+    r = _run('cervix-screen', d/'slides'/'S0.svs', '--out', tmp_path)
+    assert r.returncode != 0 and 'Traceback' not in r.stderr
+    assert 'no model given' in r.stderr and 'cervix-reproduce --sections 05_clinical' in r.stderr and 'nothing is downloaded' in r.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_cohort_matches_one_by_one_and_reports_a_corrupt_slide(cohort, tmp_path):
+    d, ck = cohort
+    slides = tmp_path/'slides'; slides.mkdir()
+    for k in range(3): (slides/f'S{k}.svs').symlink_to(d/'slides'/f'S{k}.svs')
+    (slides/'corrupt.svs').write_bytes(b'II*\x00' + bytes(64))
+    r = _run('cervix-cohort', slides, '--model', ck, '--out', tmp_path/'cohort', '--n_workers', 2, *OPTS)
+    assert r.returncode == 0, r.stderr[-3000:]
+    df = pd.read_csv(tmp_path/'cohort'/'cohort.csv').set_index('slide_id')
+    assert df.status.to_dict() == {'S0': 'done', 'S1': 'done', 'S2': 'done', 'corrupt': 'failed'}
+    assert 'corrupt.svs: not a slide tiffslide can read' in df.error['corrupt'] and '1 slide(s) failed' in r.stdout
+    for k in range(3):
+        one = _run('cervix-screen', d/'slides'/f'S{k}.svs', '--model', ck, '--out', tmp_path/'one', '--device', 'cpu', *OPTS)
+        assert one.returncode == 0, one.stderr[-2000:]
+        assert json.loads((tmp_path/'one'/f'S{k}'/'report.json').read_text())['decision'] == df.decision[f'S{k}']
+        a, b = (pd.read_csv(p/f'S{k}'/'tiles.csv') for p in (tmp_path/'cohort', tmp_path/'one'))
+        assert (a[['x', 'y', 'selected']].to_numpy() == b[['x', 'y', 'selected']].to_numpy()).all()
+        assert np.allclose(a.score.fillna(-1), b.score.fillna(-1), atol=1e-5)
+
+
+def test_cohort_resumes_after_a_kill(cohort, tmp_path):
+    "A cohort run killed (SIGKILL, whole process group) after its first slide, started again: every slide once, none redone."
+    d, ck = cohort
+    out = tmp_path/'cohort'
+    args = [str(BIN/'cervix-cohort'), str(d/'slides'), '--model', str(ck), '--out', str(out), '--n_workers', 1, *OPTS]
+    p = subprocess.Popen(list(map(str, args)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while not list(out.glob('*/report.json')) and time.time() - t0 < 120: time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    first = {q.parent.name: q.stat().st_mtime_ns for q in out.glob('*/report.json')}
+    assert 1 <= len(first) < 3, first
+    r = _run('cervix-cohort', d/'slides', '--model', ck, '--out', out, '--n_workers', 1, *OPTS)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f'{len(first)} done already, {3 - len(first)} to screen' in r.stdout
+    assert {s: (out/s/'report.json').stat().st_mtime_ns for s in first} == first      # not screened again
+    df = pd.read_csv(out/'cohort.csv')
+    assert sorted(df.slide_id) == ['S0', 'S1', 'S2'] and (df.status == 'done').all()
+    assert sorted(q.name for q in out.iterdir()) == ['S0', 'S1', 'S2', 'cohort.csv']  # no partial folder left behind
+    for s in ['S0', 'S1', 'S2']: assert len(list((out/s).iterdir())) == 5
