@@ -33,12 +33,13 @@ from .baselines import *
 from .localization import *
 
 # %% auto #0
-__all__ = ['SLIDE_COLUMNS', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'stain_matrix', 'SmearScene', 'points_geojson',
-           'read_points', 'write_cohort', 'base_magnification', 'read_at', 'is_flat', 'largest_cluster', 'select_tiles',
-           'otsu_tissue_mask', 'otsu_tiles', 'points_per_tile', 'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb',
-           'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'oversample', 'train_tile_classifier', 'binary_metrics',
-           'expected_false_positives', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
-           'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall']
+__all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'stain_matrix', 'SmearScene',
+           'points_geojson', 'read_points', 'write_cohort', 'base_magnification', 'read_at', 'is_flat',
+           'largest_cluster', 'select_tiles', 'otsu_tissue_mask', 'otsu_tiles', 'points_per_tile', 'tile_table',
+           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'oversample',
+           'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'secondary_boxes', 'boxes_hit_points',
+           'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect', 'match_detections',
+           'precision_recall']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -127,6 +128,21 @@ class SmearScene(GlassScene):
         df['x1'], df['y1'] = df.x1.clip(upper=self.width), df.y1.clip(upper=self.height)
         return df
 
+    def cell_map(self, step:int=16, # level-0 px between two pixels of the map
+                ) -> np.ndarray:
+        "Pixel ground truth: the severity of the cell drawn on top at every `step`-th level-0 pixel (0 where there is no cell), cells painted in render order."
+        out = np.zeros((-(-self.height // step), -(-self.width // step)), np.uint8)
+        for i in np.flatnonzero(self.objects.kind.values == 'cell'):
+            seed, c = int(self.objects.seed.iat[i]), int(self.objects.cls7.iat[i])
+            m = np.rot90(self._class_cell(c, seed % self.CLASS_BANK)[2], (seed // self.CLASS_BANK) % 4)
+            top, left = int(round(self.objects.y.iat[i])) - m.shape[0] // 2, int(round(self.objects.x.iat[i])) - m.shape[1] // 2
+            r0, q0 = (-top) % step, (-left) % step                      # first mask row / column on the map's grid
+            sub, Y, X = m[r0::step, q0::step], (top + r0) // step, (left + q0) // step
+            ys, xs = slice(max(Y, 0), min(Y + sub.shape[0], out.shape[0])), slice(max(X, 0), min(X + sub.shape[1], out.shape[1]))
+            part = sub[ys.start - Y:ys.stop - Y, xs.start - X:xs.stop - X]
+            out[ys, xs][part] = SEVERITY_OF_CLASS[c]
+        return out
+
 # %% ../nbs/05_clinical.ipynb #0768af10
 def points_geojson(points:pd.DataFrame, # x, y (level-0 px) and a `name` per point (for example the cell's class)
                   ) -> dict:
@@ -157,6 +173,7 @@ def read_points(path, # a GeoJSON file of point annotations
 
 # %% ../nbs/05_clinical.ipynb #21c689e9
 SLIDE_COLUMNS = ('slide_id', 'path', 'label', 'split', 'annotations')
+CELL_MAP_STEP = 16  # level-0 px per pixel of a cohort slide's pixel ground truth (<slide>.cells.png: severity of the cell on top, 0 elsewhere)
 
 def write_cohort(root, # folder to fill (created); an existing slide of the same name is kept
                  n_per_class:int, # normal slides, and as many abnormal ones
@@ -176,10 +193,11 @@ def write_cohort(root, # folder to fill (created); an existing slide of the same
             sid = f'{label_}-{k:03d}'
             s_seed = int(rng.integers(0, 2**31))
             path, ann = root/f'{sid}.svs', ''
-            if not path.exists():
+            if not path.exists() or not (root/f'{sid}.cells.png').exists():
                 sc = SmearScene(side, side, seed=s_seed, abnormal_share=share, stain=stain)
                 atomic_write(root/f'{sid}.cells.csv', sc.cells().to_csv(index=False))  # before the slide: a slide never lacks its ground truth
-                write_slide(path, sc.render, side, side, desc=sid)
+                with atomic_path(root/f'{sid}.cells.png') as tmp: Image.fromarray(sc.cell_map(CELL_MAP_STEP)).save(tmp, format='PNG')
+                if not path.exists(): write_slide(path, sc.render, side, side, desc=sid)
             if label_ == 'abnormal':
                 cells = pd.read_csv(root/f'{sid}.cells.csv')
                 abn = cells[cells.severity > 1]
