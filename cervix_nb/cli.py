@@ -117,8 +117,12 @@ def _screen_task(path:str, slide_id:str, model:str, out:str, options:dict) -> di
     try: rep = screen_one(path, model, out, slide_id=slide_id, device=device, loaded=_worker_model(str(model), os.path.getmtime(model)), **options)
     except (CervixError, ValueError, OSError) as e:  # the slide's own fault: report it, do not retry
         return dict(slide_id=slide_id, path=path, status='failed', seconds=round(time.time() - t0, 2), error=str(e)[:500])
-    return dict(slide_id=slide_id, path=path, status='done', decision=rep['decision'], grid_tiles=rep['grid_tiles'],
-                selected_tiles=rep['selected_tiles'], flagged_tiles=rep['flagged_tiles'], seconds=round(time.time() - t0, 2), error='')
+    return _summary_row(rep, path, round(time.time() - t0, 2))
+
+def _summary_row(rep:dict, path:str, seconds:float) -> dict:
+    "A screened slide's row of cohort.csv, from its report."
+    return dict(slide_id=rep['slide_id'], path=path, status='done', decision=rep['decision'], grid_tiles=rep['grid_tiles'],
+                selected_tiles=rep['selected_tiles'], flagged_tiles=rep['flagged_tiles'], seconds=seconds, error='')
 
 def _save_summary(rows:dict, out:Path) -> pd.DataFrame:
     df = pd.DataFrame(list(rows.values()), columns=list(COHORT_COLUMNS))
@@ -127,8 +131,7 @@ def _save_summary(rows:dict, out:Path) -> pd.DataFrame:
 
 def _done_row(r, out:Path) -> dict:
     rep = json.loads((out/r.slide_id/'report.json').read_text())
-    return dict(slide_id=r.slide_id, path=r.path, status='done', decision=rep['decision'], grid_tiles=rep['grid_tiles'],
-                selected_tiles=rep['selected_tiles'], flagged_tiles=rep['flagged_tiles'], seconds=rep['seconds']['total'], error='')
+    return _summary_row(rep, r.path, rep['seconds']['total'])
 
 def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int=2, options:dict|None=None,
                   retries:int=1, # new tries of a slide whose worker died (a slide's own error is not retried)
