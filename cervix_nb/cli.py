@@ -32,6 +32,9 @@ def screening_model(path) -> tuple:
     "(model, pipeline, metadata, count rule) from a checkpoint; the count rule is the checkpoint's when it has one, else the paper's (0.1, 30)."
     if not path: raise CervixError('--model', NO_MODEL)
     model, pipe, meta = load_checkpoint(path)
+    if meta['n_out'] != 2 or meta['w_r'] != [0.0, 1.0]:
+        raise CervixError(path, f"checkpoint has {meta['n_out']} classes {meta['classes']} (head {meta['head']}, w_r {meta['w_r']}); "
+                                "screening needs §5.1's binary tile classifier (normal, abnormal; w_r 0, 1)")
     rule = {**PAPER_COUNT_RULE, **meta.get('extra', {}).get('count_rule', {})}
     return model, pipe, meta, dict(tile_threshold=float(rule['tile_threshold']), n_tiles=int(rule['n_tiles']),
                                    source='checkpoint' if 'count_rule' in meta.get('extra', {}) else 'paper (§5.3: 0.1 and 30 tiles)')

@@ -340,8 +340,9 @@ figcaption{{font-size:12px}} .box{{fill:none;stroke:#ff00ff;stroke-width:2}} .ab
 @contextlib.contextmanager
 def atomic_folder(dest) -> Path:
     "Context manager yielding a temporary folder beside `dest` that replaces `dest` on success (all its files at once) and is removed on error."
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.partial-'))
+    dest = Path(dest)
+    try: dest.parent.mkdir(parents=True, exist_ok=True); tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.partial-'))
+    except OSError as e: raise CervixError(dest.parent, f'output folder cannot be created or written ({e.strerror})') from None
     try:
         yield tmp
         os.chmod(tmp, 0o755)
