@@ -89,13 +89,14 @@ def model_only(net, pipe, device, tile, batch, iters):
     return batch * iters / (time.perf_counter() - t0), warm
 
 
-def end_to_end(path, net, pipe, device, tile, batch, workers, readers='process', magnification=None):
+def end_to_end(path, net, pipe, device, tile, batch, workers, readers='process', reads='block', magnification=None):
     if device.type == 'cuda': torch.cuda.reset_peak_memory_stats()
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        g = screen_tiles(path, net, pipe, tile, batch_size=batch, device=device, workers=workers, magnification=magnification, readers=readers)
+        g = screen_tiles(path, net, pipe, tile, batch_size=batch, device=device, workers=workers, magnification=magnification, readers=readers,
+                         block=None if reads == 'block' else 0)
         sec = time.perf_counter() - t0
-    return dict(slide=Path(path).name, readers=readers, grid_tiles=len(g), selected_tiles=int(g.selected.sum()), scored_tiles=int((~g.flat).sum()),
+    return dict(slide=Path(path).name, readers=readers, reads=reads, grid_tiles=len(g), selected_tiles=int(g.selected.sum()), scored_tiles=int((~g.flat).sum()),
                 seconds=sec, selected_tiles_per_s=g.selected.sum() / sec, grid_tiles_per_s=len(g) / sec,
                 peak_host_mb=mem.peak / 2**20, peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if device.type == 'cuda' else None)
 
@@ -146,6 +147,7 @@ def main():
     ap.add_argument('--iters', type=int, default=20, help='batches timed in the model-only runs')
     ap.add_argument('--workers', type=int, default=None, help='reader processes (default: every core but one, at most 16)')
     ap.add_argument('--readers', default='process', help="reader kinds to time end to end, comma-separated: process, thread")
+    ap.add_argument('--reads', default='block', help="tile reading to time end to end, comma-separated: block (TileBlocks, default), tile (one region per tile)")
     ap.add_argument('--skip_ig', action='store_true', help='no Integrated Gradients timing')
     ap.add_argument('--compile', action='store_true', help='also time torch.compile (CUDA) and use it end to end')
     ap.add_argument('--ig_tiles', type=int, default=4, help='tiles explained per IG setting')
@@ -187,7 +189,8 @@ def main():
         rows.append(dict(mode=mode, tiles_per_s=tps, warmup_seconds=warm))
     res['model_only'] = rows
     res['end_to_end_mode'] = rows[-1]['mode']  # the last (fastest) model screens the slides; the quarter slide runs first
-    e2e = [end_to_end(p, net, pipe, device, tile, batch, workers, kind) for kind in a.readers.split(',') for p in (quarter, slide)]
+    e2e = [end_to_end(p, net, pipe, device, tile, batch, workers, kind, reads) for kind in a.readers.split(',') for reads in a.reads.split(',')
+           for p in (quarter, slide)]
     res['end_to_end'] = e2e
 
     with Slide(slide) as s:
@@ -201,7 +204,7 @@ def main():
     print(f"  end to end with the {res['end_to_end_mode']} model:")
     for r in e2e:
         gpu = f", peak GPU {r['peak_gpu_mb']:.0f} MB" if r['peak_gpu_mb'] is not None else ''
-        print(f"  end to end ({r['readers']} readers) {r['slide']}: {r['grid_tiles']} grid tiles, {r['selected_tiles']} selected, {r['seconds']:.2f} s -> "
+        print(f"  end to end ({r['readers']} readers, {r['reads']} reads) {r['slide']}: {r['grid_tiles']} grid tiles, {r['selected_tiles']} selected, {r['seconds']:.2f} s -> "
               f"{r['selected_tiles_per_s']:.1f} selected tiles/s ({r['grid_tiles_per_s']:.1f} grid tiles/s), peak host {r['peak_host_mb']:.0f} MB{gpu}")
     for r in res['integrated_gradients']:
         print(f"  IG per tile, {r['setting']:<52} {r['seconds_per_tile']:.4f} s  corr vs 256 steps {r['corr_vs_256']:.4f}  rel. error {r['rel_error_vs_256']:.3f}")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 import dask
-from dask.distributed import Client, LocalCluster, as_completed, get_worker
+from dask.distributed import Client, KilledWorker, LocalCluster, as_completed, get_worker
 from fastcore.script import call_parse, store_true
 
 from .core import *
@@ -22,7 +22,7 @@ from .slides import *
 
 # %% auto #0
 __all__ = ['NO_MODEL', 'SLIDE_SUFFIXES', 'COHORT_COLUMNS', 'screening_model', 'screen_one', 'summary_line', 'cervix_screen',
-           'cohort_slides', 'screen_cohort', 'cervix_cohort']
+           'cohort_slides', 'worker_death_message', 'screen_cohort', 'cervix_cohort']
 
 # %% ../nbs/07_cli.ipynb #dc4c3bce
 NO_MODEL = ("no model given: pass --model PATH to a tile-classifier checkpoint. To train one, run "
@@ -136,8 +136,13 @@ def _done_row(r, out:Path) -> dict:
     rep = json.loads((out/r.slide_id/'report.json').read_text())
     return _summary_row(rep, r.path, rep['seconds']['total'])
 
+def worker_death_message(e:KilledWorker) -> str:
+    "The cohort summary's error for a slide whose Dask worker died every time it was screened (out of memory, a crash in a reader)."
+    return ("the Dask worker screening this slide died each time it was tried (killed: out of memory, or a crash while reading "
+            f"the slide); the other slides went on. Dask: {str(e).splitlines()[0][:300]}")
+
 def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int=2, options:dict|None=None,
-                  retries:int=1, # new tries of a slide whose worker died (a slide's own error is not retried)
+                  retries:int=1, # new tries of a slide whose screening raised an unexpected error (a slide's own error is not retried)
                   progress:bool=True) -> pd.DataFrame:
     "Screen every slide of `slides` on Dask into `out/<slide id>/`, resuming and recording failures; returns the cohort summary."
     table, out = cohort_slides(slides), Path(out)
@@ -151,7 +156,8 @@ def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int
     if progress: print(f'cervix-cohort: {len(table)} slides, {len(table) - len(todo)} done already, {len(todo)} to screen', flush=True)
     if todo:
         opts = dict(options or {}); opts.setdefault('workers', 0)  # one Dask worker per slide at a time reads its tiles itself
-        with dask.config.set({'distributed.worker.daemon': False}):  # reader processes need non-daemon workers
+        # reader processes need non-daemon workers; a worker holds one slide at a time (none waits in a queue that a dying worker takes down)
+        with dask.config.set({'distributed.worker.daemon': False, 'distributed.scheduler.worker-saturation': 1.0}):
             cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                                                  silence_logs=logging.CRITICAL)  # a failing slide is reported in cohort.csv
             with Client(scheduler or cluster) as client:
@@ -160,6 +166,8 @@ def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int
                 for fut in as_completed(futs):
                     r = futs[fut]
                     try: rows[r.slide_id] = fut.result()
+                    except KilledWorker as e:  # its worker died each time it was tried (Dask tries it on allowed-failures + 1 workers)
+                        rows[r.slide_id] = dict(slide_id=r.slide_id, path=r.path, status='failed', error=worker_death_message(e))
                     except Exception as e:
                         rows[r.slide_id] = dict(slide_id=r.slide_id, path=r.path, status='failed', error=f'{e.__class__.__name__}: {e}'.strip()[:500])
                     _save_summary(rows, out)

@@ -34,12 +34,12 @@ from .localization import *
 
 # %% auto #0
 __all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'stain_matrix', 'SmearScene',
-           'points_geojson', 'read_points', 'write_cohort', 'base_magnification', 'read_at', 'is_flat',
-           'largest_cluster', 'select_tiles', 'otsu_tissue_mask', 'otsu_tiles', 'points_per_tile', 'tile_table',
-           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'oversample',
-           'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'secondary_boxes', 'boxes_hit_points',
-           'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect', 'match_detections',
-           'precision_recall']
+           'points_geojson', 'read_points', 'write_cohort', 'base_magnification', 'read_at', 'read_plan', 'fit_tile',
+           'is_flat', 'largest_cluster', 'select_tiles', 'mag_grid', 'sample_selection', 'otsu_tissue_mask',
+           'otsu_tiles', 'points_per_tile', 'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter',
+           'stain_normalizer', 'normalize_tiles', 'oversample', 'train_tile_classifier', 'binary_metrics',
+           'expected_false_positives', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
+           'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -223,11 +223,18 @@ def read_at(slide:Slide, x:int, y:int, # level-0 top-left corner
             size:int, # side of the square read, px at `mag`
             mag:float=10, base:float|None=None) -> np.ndarray:
     "A size x size RGB region at magnification `mag` from the finest level that is not coarser, resized if needed."
+    level, n = read_plan(slide, size, mag, base)
+    return fit_tile(slide.read_region(x, y, n, n, level), size)
+
+def read_plan(slide:Slide, size:int, mag:float=10, base:float|None=None) -> tuple:
+    "(level, n): `read_at` reads an n x n region of `level`, the finest level not coarser than `mag`, for a size x size tile at `mag`."
     ds = (base or base_magnification(slide)) / mag
     level = max([l for l, d in enumerate(slide.level_downsamples) if d <= ds + 1e-6] or [0])
-    n = int(round(size * ds / slide.level_downsamples[level]))
-    img = slide.read_region(x, y, n, n, level)
-    return img if n == size else np.asarray(Image.fromarray(img).resize((size, size), Image.BOX))
+    return level, int(round(size * ds / slide.level_downsamples[level]))
+
+def fit_tile(img:np.ndarray, size:int) -> np.ndarray:
+    "An n x n region read by `read_plan`'s rule as the size x size tile (box-filter resize when n differs)."
+    return img if img.shape[0] == size and img.shape[1] == size else np.asarray(Image.fromarray(img).resize((size, size), Image.BOX))
 
 # %% ../nbs/05_clinical.ipynb #b982db01
 def is_flat(rgb:np.ndarray, window:int=30, # width of the grey-level window
@@ -247,14 +254,23 @@ def select_tiles(slide:Slide, tile:int, # tile side, px at `mag`
                  mag:float=10, window:int=30, share:float=0.95) -> pd.DataFrame:
     "The slide's tile grid at `mag` (level-0 x, y, grid row, col), with `flat` (background removal) and `selected` (sample selection)."
     base = base_magnification(slide)
-    side0 = int(round(tile * base / mag))
-    grid = tile_grid(*slide.dimensions, side0)
-    grid['row'], grid['col'] = grid.y // side0, grid.x // side0
+    grid = mag_grid(slide.dimensions, base, tile, mag)
     grid['flat'] = [is_flat(read_at(slide, x, y, tile, mag, base), window, share)
                     for x, y in tqdm(grid[['x', 'y']].itertuples(index=False), total=len(grid), desc=f'tiles of {slide.path.name}', mininterval=5)]
-    m = np.zeros((grid.row.max() + 1, grid.col.max() + 1), bool); m[grid.row, grid.col] = ~grid.flat
-    grid['selected'] = largest_cluster(m)[grid.row, grid.col]
-    return grid.assign(size0=side0)
+    grid['selected'] = sample_selection(grid, grid.flat)
+    return grid[['x', 'y', 'row', 'col', 'flat', 'selected', 'size0']]
+
+def mag_grid(dimensions:tuple, base:float, # level-0 (width, height) and the scan's magnification
+             tile:int, mag:float=10) -> pd.DataFrame:
+    "The grid of `tile`-px tiles at `mag`: level-0 x, y, grid row and col, and the tiles' level-0 side size0."
+    side0 = int(round(tile * base / mag))
+    grid = tile_grid(*dimensions, side0)
+    return grid.assign(row=grid.y // side0, col=grid.x // side0, size0=side0)
+
+def sample_selection(grid:pd.DataFrame, flat) -> np.ndarray:
+    "§5.2's sample selection on a tile grid (row, col): whether each tile is in the largest cluster of non-flat tiles."
+    m = np.zeros((grid.row.max() + 1, grid.col.max() + 1), bool); m[grid.row, grid.col] = ~np.asarray(flat, bool)
+    return largest_cluster(m)[grid.row, grid.col]
 
 # %% ../nbs/05_clinical.ipynb #eb9e7deb
 def otsu_tissue_mask(thumb:np.ndarray, # RGB thumbnail

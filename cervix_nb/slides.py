@@ -28,15 +28,20 @@ from .clinical import *
 from .localization import *
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'PAPER_COUNT_RULE', 'REVIEW_TILES', 'SLIDE_OUTPUTS', 'FEATURE_THRESHOLDS', 'save_checkpoint',
-           'load_checkpoint', 'default_workers', 'TileRegions', 'inference_model', 'score_tiles', 'screen_tiles',
-           'slide_decision', 'safe_slide_id', 'explain_top_tiles', 'qupath_geojson', 'check_geojson', 'heatmap_grid',
-           'heatmap_figure', 'review_html', 'atomic_folder', 'versions', 'screen_slide', 'flagged_counts',
-           'count_rule_grid', 'best_configuration', 'stitch_mean', 'overlap_grid', 'segmentation_metrics',
-           'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
+__all__ = ['CHECKPOINT_FORMAT', 'PAPER_COUNT_RULE', 'REVIEW_TILES', 'SLIDE_OUTPUTS', 'FEATURE_THRESHOLDS', 'versions',
+           'save_checkpoint', 'load_checkpoint', 'default_workers', 'TileRegions', 'TileBlocks', 'inference_model',
+           'score_tiles', 'screen_tiles', 'slide_decision', 'safe_slide_id', 'explain_top_tiles', 'qupath_geojson',
+           'check_geojson', 'heatmap_grid', 'heatmap_figure', 'review_html', 'atomic_folder', 'screen_slide',
+           'flagged_counts', 'count_rule_grid', 'best_configuration', 'stitch_mean', 'overlap_grid',
+           'segmentation_metrics', 'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
 
 # %% ../nbs/06_slides.ipynb #7f94e435
 CHECKPOINT_FORMAT = 'cervix_nb.tile_classifier/1'
+
+def versions() -> dict:
+    "Versions that decide a result (plain strings: torch's TorchVersion is not weights_only-safe)."
+    return dict(cervix_nb=str(__version__), torch=str(torch.__version__), torchvision=str(torchvision.__version__),
+                python='.'.join(map(str, sys.version_info[:3])))
 
 def save_checkpoint(path, model:SeverityNet, pipeline:Pipeline,
                     backbone:str, # the backbone name `build_tile_backbone` builds (e.g. the scale's)
@@ -50,7 +55,7 @@ def save_checkpoint(path, model:SeverityNet, pipeline:Pipeline,
     meta = dict(format=CHECKPOINT_FORMAT, backbone=backbone, head=type(pipeline).__name__, n_out=int(pipeline.n_out),
                 w_r=[float(w) for w in getattr(pipeline, 'w_r', ())], classes=list(classes), tile=int(tile),
                 magnification=float(magnification), extra=dict(extra or {}),
-                versions=dict(cervix_nb=str(__version__), torch=str(torch.__version__), torchvision=str(torchvision.__version__)))  # plain str: TorchVersion is not weights_only-safe
+                versions=versions())
     with atomic_path(path) as tmp: torch.save(dict(meta=meta, state_dict={k: v.cpu() for k, v in model.state_dict().items()}), tmp)
     return Path(path)
 
@@ -103,6 +108,34 @@ class TileRegions(torch.utils.data.Dataset):
         img = read_at(s, int(x), int(y), self.tile, self.mag, self._base)
         return torch.from_numpy(np.require(img, requirements=['C', 'W'])), bool(is_flat(img, *self.flat)) if self.flat else False, int(i)
 
+class TileBlocks(TileRegions):
+    "`TileRegions`' tiles read a block of grid tiles at a time as one region, so each of the file's own (TIFF) tiles is decoded about once instead of up to four times; an item is a block: (k HWC uint8 tiles, flat? of each, their indices). The pixels are exactly `read_at`'s."
+    def __init__(self, path, xy, tile:int, mag:float=10, magnification:float|None=None, flat:tuple|None=None,
+                 block:int|None=None, # grid tiles per block side; default: blocks of about 2048 px, and at least 4 blocks per reader
+                 workers:int=1): # readers the blocks are shared among (for the default block)
+        super().__init__(path, xy, tile, mag, magnification, flat)
+        with Slide(self.path) as s:
+            self.level, self.n = read_plan(s, self.tile, self.mag, base_magnification(s, magnification))
+            ds, tiff = s.level_downsamples[self.level], s.backend == 'tiffslide'
+        self.loc = (self.xy / ds).astype(np.int64) if tiff else None   # tiffslide's own level coordinates: int(level-0 / downsample)
+        side = int(round(self.n * ds))                                 # level-0 side of a tile
+        if block is None: block = max(1, min(round(2048 / self.n), int(math.sqrt(len(self.xy) / (4 * max(1, workers))))))
+        key = (self.xy + side // 2) // (side * block)
+        order = np.lexsort((key[:, 0], key[:, 1]))                    # blocks row by row, tiles in grid order inside
+        self.blocks = np.split(order, np.flatnonzero(np.any(np.diff(key[order], axis=0) != 0, axis=1)) + 1) if len(order) else []
+    def __len__(self): return len(self.blocks)
+    def __getitem__(self, b):
+        idx, s = self.blocks[b], self._open()
+        if self.loc is None: imgs = [read_at(s, int(x), int(y), self.tile, self.mag, self._base) for x, y in self.xy[idx]]
+        else:
+            loc = self.loc[idx]; (x0, y0), (x1, y1) = loc.min(0), loc.max(0) + self.n
+            ox, oy = self.xy[idx[loc[:, 0].argmin()], 0], self.xy[idx[loc[:, 1].argmin()], 1]  # level-0 corner whose level position is (x0, y0)
+            region = s.read_region(int(ox), int(oy), int(x1 - x0), int(y1 - y0), self.level)
+            imgs = [fit_tile(region[ly - y0:ly - y0 + self.n, lx - x0:lx - x0 + self.n], self.tile) for lx, ly in loc]
+        tiles = torch.from_numpy(np.stack(imgs))
+        flat = torch.tensor([bool(is_flat(t, *self.flat)) for t in imgs] if self.flat else [False] * len(idx))
+        return tiles, flat, torch.from_numpy(idx)
+
 def inference_model(model, device=None,
                     precision:str='auto', # 'auto' (bf16 on CUDA, float32 elsewhere), 'bf16' or 'fp32'
                     compile:bool=False, # torch.compile the copy (CUDA: worth it for thousands of tiles)
@@ -149,26 +182,30 @@ def _score_stream(loader, net, dtype, pipeline:Pipeline, n:int, batch_size:int, 
 
 def _thread_batches(regions:TileRegions, batch_size:int, workers:int, pin:bool, prefetch:int=2):
     "The DataLoader's batches (tiles, flat, indices), in order, read by a pool of threads, each with its own handle on the slide."
-    local = threading.local()
-    def load(idx):
+    local, blocks = threading.local(), isinstance(regions, TileBlocks)
+    def load(job):
         if not hasattr(local, 'regions'): local.regions = copy.copy(regions); local.regions._pid = None  # opens its own slide
-        items = [local.regions[i] for i in idx]
-        x = torch.stack([t for t, _, _ in items])
-        return (x.pin_memory() if pin else x), torch.tensor([f for _, f, _ in items]), torch.tensor(idx)
+        if blocks: x, flat, idx = local.regions[job]
+        else:
+            items = [local.regions[i] for i in job]
+            x, flat, idx = torch.stack([t for t, _, _ in items]), torch.tensor([f for _, f, _ in items]), torch.tensor(job)
+        return (x.pin_memory() if pin else x), flat, idx
+    jobs = range(len(regions)) if blocks else [list(range(i, min(i + batch_size, len(regions)))) for i in range(0, len(regions), batch_size)]
     with ThreadPoolExecutor(max(1, workers)) as ex:
         pending = collections.deque()
-        for i in range(0, len(regions), batch_size):
-            pending.append(ex.submit(load, list(range(i, min(i + batch_size, len(regions))))))
+        for job in jobs:
+            pending.append(ex.submit(load, job))
             if len(pending) >= max(1, workers) * prefetch: yield pending.popleft().result()
         while pending: yield pending.popleft().result()
 
 def _loader(regions:TileRegions, batch_size:int, workers:int|None, device, readers:str='process'):
-    "Batches of `regions` read by `workers` processes (a DataLoader) or threads ('thread': no start-up, no copy between processes)."
+    "Batches of `regions` (of `batch_size` tiles, or one block of `TileBlocks` each) read by `workers` processes (a DataLoader) or threads ('thread': no start-up, no copy between processes)."
     workers = default_workers() if workers is None else workers
     if readers == 'thread': return _thread_batches(regions, batch_size, workers, device.type == 'cuda')
     if readers != 'process': raise ValueError(f"readers must be 'process' or 'thread', got {readers!r}")
-    return torch.utils.data.DataLoader(regions, batch_size=batch_size, num_workers=workers, pin_memory=device.type == 'cuda',
-                                       prefetch_factor=4 if workers else None, persistent_workers=False)
+    blocks = isinstance(regions, TileBlocks)
+    return torch.utils.data.DataLoader(regions, batch_size=None if blocks else batch_size, num_workers=workers, pin_memory=device.type == 'cuda',
+                                       prefetch_factor=(2 if blocks else 4) if workers else None, persistent_workers=False)
 
 def score_tiles(slide:Slide|str|Path, tiles:pd.DataFrame, # level-0 x, y of the tiles to score (e.g. the selected tiles of `select_tiles`)
                 model, pipeline:Pipeline, tile:int, mag:float=10,
@@ -189,19 +226,18 @@ def screen_tiles(path, # the slide file
                  workers:int|None=None, precision:str='auto', compile:bool=False, magnification:float|None=None,
                  window:int=30, share:float=0.95, # `is_flat`'s background rule
                  readers:str='process', # 'process' (DataLoader workers) or 'thread' (a thread pool in this process)
+                 block:int|None=None, # grid tiles per block side read as one region (`TileBlocks`; None: automatic); 0: one tile at a time
                 ) -> pd.DataFrame:
     "§5.2's tile selection and §5.1's tile scores in one read of the slide: the tile grid (x, y, size0, row, col), flat, selected and score (NaN unless selected)."
     device, path = get_device(device), Path(path)
-    with Slide(path) as s: base, (W, H) = base_magnification(s, magnification), s.dimensions
-    side0 = int(round(tile * base / mag))
-    grid = tile_grid(W, H, side0)
-    grid['row'], grid['col'], grid['size0'] = grid.y // side0, grid.x // side0, side0
+    with Slide(path) as s: grid = mag_grid(s.dimensions, base_magnification(s, magnification), tile, mag)
     net, dtype = inference_model(model, device, precision, compile); device = net._inference['device']
-    regions = TileRegions(path, grid[['x', 'y']].to_numpy(), tile, mag, magnification, flat=(window, share))
+    workers, xy = default_workers() if workers is None else workers, grid[['x', 'y']].to_numpy()
+    regions = (TileRegions(path, xy, tile, mag, magnification, flat=(window, share)) if block == 0 else
+               TileBlocks(path, xy, tile, mag, magnification, flat=(window, share), block=block, workers=workers))
     scores, flat = _score_stream(_loader(regions, batch_size, workers, device, readers), net, dtype, pipeline, len(grid), batch_size,
                                  device, net._inference['compiled'], f'screening {path.name}')
-    m = np.zeros((grid.row.max() + 1, grid.col.max() + 1), bool); m[grid.row, grid.col] = ~flat
-    grid['flat'], grid['selected'] = flat, largest_cluster(m)[grid.row, grid.col]
+    grid['flat'], grid['selected'] = flat, sample_selection(grid, flat)
     grid['score'] = np.where(grid.selected, scores, np.nan).astype(np.float32)
     return grid
 
@@ -353,10 +389,7 @@ def atomic_folder(dest) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
 
-def versions() -> dict:
-    "Versions that decide a screening result."
-    return dict(cervix_nb=str(__version__), torch=str(torch.__version__), torchvision=str(torchvision.__version__),
-                python='.'.join(map(str, sys.version_info[:3])))
+
 
 def screen_slide(path, # the slide file
                  model, pipeline:Pipeline, out, # the slide's output folder (replaced as a whole when the slide is done)

@@ -23,15 +23,17 @@ def test_ig_speed_writes_json(tmp_path):
 def test_screen_speed_writes_json(tmp_path):
     out = tmp_path/'screen.json'
     r = subprocess.run([sys.executable, str(ROOT/'bench'/'screen_speed.py'), '--scale', 'quick', '--side', '1024', '--iters', '2',
-                        '--ig_tiles', '1', '--repeats', '1', '--workers', '1', '--device', 'cpu', '--readers', 'process,thread',
+                        '--ig_tiles', '1', '--repeats', '1', '--workers', '1', '--device', 'cpu', '--readers', 'process,thread', '--reads', 'block,tile',
                         '--slide', str(tmp_path/'bench.tif'), '--out', str(out)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
     assert res['device'] == 'cpu' and res['tile'] == 128 and res['backbone'] == 'tiny_resnet'
     assert [row['mode'] for row in res['model_only']] == ['float32 eager'] and res['model_only'][0]['tiles_per_s'] > 0
     e2e = res['end_to_end']
-    assert [(row['readers'], row['slide']) for row in e2e] == [('process', 'bench-quarter.tif'), ('process', 'bench.tif'), ('thread', 'bench-quarter.tif'), ('thread', 'bench.tif')]
-    assert e2e[1]['grid_tiles'] == 64 and e2e[0]['grid_tiles'] == 16                      # 1024 and 512 px at 10X in 128-px tiles
-    assert e2e[1]['selected_tiles'] == e2e[3]['selected_tiles'] > 0 and all(row['peak_host_mb'] > 0 for row in e2e)
+    assert [(row['readers'], row['reads'], row['slide']) for row in e2e] == [(r, b, s) for r in ('process', 'thread') for b in ('block', 'tile')
+                                                                             for s in ('bench-quarter.tif', 'bench.tif')]
+    assert [row['grid_tiles'] for row in e2e] == [16, 64] * 4                            # 512 and 1024 px at 10X in 128-px tiles
+    assert len({row['selected_tiles'] for row in e2e[1::2]}) == 1 and e2e[1]['selected_tiles'] > 0  # every way reads the same tiles
+    assert all(row['peak_host_mb'] > 0 for row in e2e)
     assert [row['setting'] for row in res['integrated_gradients']][0].startswith('captum default')
-    assert 'end to end (thread readers)' in r.stdout and 'written:' in r.stdout
+    assert 'end to end (thread readers, tile reads)' in r.stdout and 'written:' in r.stdout

@@ -2,7 +2,8 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 
-import numpy as np, pandas as pd, pytest
+import cloudpickle, dask, numpy as np, pandas as pd, pytest
+from distributed import Client, LocalCluster, WorkerPlugin
 
 BIN = Path(sys.executable).parent
 SIDE = 2048
@@ -97,3 +98,53 @@ def test_cohort_resumes_after_a_kill(cohort, tmp_path):
     assert sorted(df.slide_id) == ['S0', 'S1', 'S2'] and (df.status == 'done').all()
     assert sorted(q.name for q in out.iterdir()) == ['S0', 'S1', 'S2', 'cohort.csv']  # no partial folder left behind
     for s in ['S0', 'S1', 'S2']: assert len(list((out/s).iterdir())) == 5
+
+
+class DieWhileScreening(WorkerPlugin):
+    "Dask worker plugin: the worker process dies (os._exit: no cleanup, as when the kernel kills it for memory) shortly after it starts screening `slide`, at most `times` times in all (counted in `marks`)."
+    name = 'die-while-screening'
+
+    def __init__(self, slide, marks, times=1, delay=0.3): self.slide, self.marks, self.times, self.delay = slide, str(marks), times, delay
+
+    def transition(self, key, start, finish, **kw):
+        import os, threading
+        if finish != 'executing' or not str(key).startswith(f'screen-{self.slide}-'): return
+        n = len(list(Path(self.marks).glob('death-*')))
+        if n >= self.times: return
+        (Path(self.marks)/f'death-{n}').write_text(str(os.getpid()))
+        threading.Timer(self.delay, os._exit, (1,)).start()
+
+
+def _cohort_with_dying_worker(cohort, tmp_path, times, allowed_failures=3):
+    from cervix_nb.cli import screen_cohort
+    d, ck = cohort
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    plugin = DieWhileScreening('S1', tmp_path, times)
+    # one slide on a worker at a time (no slide waiting in a dying worker's queue), and how many deaths a slide may cause
+    with dask.config.set({'distributed.scheduler.allowed-failures': allowed_failures, 'distributed.scheduler.worker-saturation': 1.0}):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            client.register_plugin(plugin)
+            df = screen_cohort(d/'slides', ck, tmp_path/'cohort', scheduler=cluster.scheduler_address,
+                               options=dict(top=3, ig_steps=4, workers=0, device='cpu'), progress=False)
+    return df.set_index('slide_id'), len(list(tmp_path.glob('death-*')))
+
+
+def test_cohort_worker_dies_during_a_slide_is_retried(cohort, tmp_path):
+    "The worker screening S1 is killed mid-slide once: Dask runs S1 again on a live worker and every slide ends with one complete result."
+    df, deaths = _cohort_with_dying_worker(cohort, tmp_path, times=1)
+    assert deaths == 1
+    assert df.status.to_dict() == {'S0': 'done', 'S1': 'done', 'S2': 'done'}, df.error.to_dict()
+    out = tmp_path/'cohort'
+    assert sorted(q.name for q in out.iterdir()) == ['S0', 'S1', 'S2', 'cohort.csv']  # nothing partial from the killed attempt
+    for s in ['S0', 'S1', 'S2']: assert len(list((out/s).iterdir())) == 5
+    assert pd.read_csv(out/'cohort.csv').set_index('slide_id').status.to_dict() == df.status.to_dict()
+
+
+def test_cohort_slide_that_keeps_killing_its_worker_is_reported(cohort, tmp_path):
+    "S1 kills every worker that screens it: after Dask's allowed failures it is recorded as failed, with why, and the others complete."
+    df, deaths = _cohort_with_dying_worker(cohort, tmp_path, times=99, allowed_failures=1)
+    assert deaths == 2                                                   # tried on 2 workers (allowed-failures 1), then given up
+    assert df.status.to_dict() == {'S0': 'done', 'S1': 'failed', 'S2': 'done'}
+    assert df.error['S1'].startswith('the Dask worker screening this slide died each time it was tried') and 'screen-S1-' in df.error['S1']
+    out = tmp_path/'cohort'
+    assert sorted(q.name for q in out.iterdir()) == ['S0', 'S2', 'cohort.csv']
