@@ -146,7 +146,7 @@ def main():
     ap.add_argument('--batch', type=int, default=None, help='tiles per batch (default 64 on CUDA, 32 on CPU)')
     ap.add_argument('--iters', type=int, default=20, help='batches timed in the model-only runs')
     ap.add_argument('--workers', type=int, default=None, help='reader processes (default: every core but one, at most 16)')
-    ap.add_argument('--readers', default='process', help="reader kinds to time end to end, comma-separated: process, thread")
+    ap.add_argument('--readers', default='process,thread', help="reader kinds to time end to end, comma-separated: process, thread")
     ap.add_argument('--reads', default='block', help="tile reading to time end to end, comma-separated: block (TileBlocks, default), tile (one region per tile)")
     ap.add_argument('--skip_ig', action='store_true', help='no Integrated Gradients timing')
     ap.add_argument('--compile', action='store_true', help='also time torch.compile (CUDA) and use it end to end')

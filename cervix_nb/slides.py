@@ -199,10 +199,11 @@ def _thread_batches(regions:TileRegions, batch_size:int, workers:int, pin:bool, 
         while pending: yield pending.popleft().result()
 
 def _loader(regions:TileRegions, batch_size:int, workers:int|None, device, readers:str='process'):
-    "Batches of `regions` (of `batch_size` tiles, or one block of `TileBlocks` each) read by `workers` processes (a DataLoader) or threads ('thread': no start-up, no copy between processes)."
+    "Batches of `regions` (of `batch_size` tiles, or one block of `TileBlocks` each) read by `workers` processes (a DataLoader) or threads ('thread': no start-up, no copy between processes); 'auto': threads on CPU, processes on CUDA."
     workers = default_workers() if workers is None else workers
+    if readers == 'auto': readers = 'process' if device.type == 'cuda' else 'thread'
     if readers == 'thread': return _thread_batches(regions, batch_size, workers, device.type == 'cuda')
-    if readers != 'process': raise ValueError(f"readers must be 'process' or 'thread', got {readers!r}")
+    if readers != 'process': raise ValueError(f"readers must be 'auto', 'process' or 'thread', got {readers!r}")
     blocks = isinstance(regions, TileBlocks)
     return torch.utils.data.DataLoader(regions, batch_size=None if blocks else batch_size, num_workers=workers, pin_memory=device.type == 'cuda',
                                        prefetch_factor=(2 if blocks else 4) if workers else None, persistent_workers=False)
@@ -225,7 +226,7 @@ def screen_tiles(path, # the slide file
                  model, pipeline:Pipeline, tile:int, mag:float=10, batch_size:int=64, device=None,
                  workers:int|None=None, precision:str='auto', compile:bool=False, magnification:float|None=None,
                  window:int=30, share:float=0.95, # `is_flat`'s background rule
-                 readers:str='process', # 'process' (DataLoader workers) or 'thread' (a thread pool in this process)
+                 readers:str='auto', # 'process' (DataLoader workers), 'thread' (a thread pool in this process); 'auto': threads on CPU, processes on CUDA
                  block:int|None=None, # grid tiles per block side read as one region (`TileBlocks`; None: automatic); 0: one tile at a time
                 ) -> pd.DataFrame:
     "§5.2's tile selection and §5.1's tile scores in one read of the slide: the tile grid (x, y, size0, row, col), flat, selected and score (NaN unless selected)."

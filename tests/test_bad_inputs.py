@@ -118,6 +118,12 @@ def test_checkpoint_for_another_head_and_not_a_checkpoint(tmp_path):
     p = save_checkpoint(tmp_path/'five.pt', make_tile_model(five, get_scale('quick')), five, 'tiny_resnet', 64, 10, classes=tuple('abcde'))
     assert load_checkpoint(p)[2]['n_out'] == 5                                       # a valid checkpoint...
     fails(lambda: screening_model(p), 'five.pt', "checkpoint has 5 classes", "screening needs §5.1's binary tile classifier")  # ...not for screening
+    ck = torch.load(p, weights_only=True); ck['meta']['head'] = 'OrdinalRegression'; torch.save(ck, tmp_path/'ordinal.pt')
+    fails(lambda: load_checkpoint(tmp_path/'ordinal.pt'), 'ordinal.pt', "head 'OrdinalRegression' is not a tile-classifier head")
+    ck['meta']['head'], ck['meta']['n_out'] = 'Classifier', 2; torch.save(ck, tmp_path/'cls.pt')   # the head has 5 outputs, 2 announced
+    fails(lambda: load_checkpoint(tmp_path/'cls.pt'), 'cls.pt', 'head Classifier has 5 outputs, the checkpoint 2')
+    ck['meta']['head'], ck['meta']['w_r'] = 'RegressionConstraint', [0.0, 1.0]; torch.save(ck, tmp_path/'two.pt')  # weights of 5 outputs
+    fails(lambda: load_checkpoint(tmp_path/'two.pt'), 'two.pt', 'weights do not fit a tiny_resnet with 2 outputs')
     (tmp_path/'weights.pt').write_bytes(b'\x80\x04junk')
     fails(lambda: load_checkpoint(tmp_path/'weights.pt'), 'weights.pt', 'not a checkpoint torch can load safely')
 
