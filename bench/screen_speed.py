@@ -19,7 +19,7 @@ its attributions are all zero. The IG agreement of such a network is reported as
     python bench/screen_speed.py --scale paper --compile               # paper scale (ResNet-101, 256-px tiles), GPU
     python bench/screen_speed.py --scale paper --tile 800 --compile    # the 800-px tiles of §4
 """
-import argparse, json, os, platform, threading, time
+import argparse, copy, json, os, platform, threading, time
 from pathlib import Path
 
 import numpy as np
@@ -111,25 +111,31 @@ def calibrate_batchnorm(model, x, batch=16):
     return model.eval()
 
 
-def ig_bench(model, pipe, x, device, repeats):
-    "(rows: setting, s/tile, corr and relative error vs 256 steps); model and tiles channels_last."
+def ig_bench(model, pipe, x, device, repeats, compiled=False):
+    "(rows: setting, s/tile, corr and relative error vs 256 steps); model and tiles channels_last; `compiled` adds a torch.compile row."
     model = model.to(device, memory_format=torch.channels_last); x = x.contiguous(memory_format=torch.channels_last)
     chunk = int(min(64, max(1, 8 * (800 / x.shape[-1]) ** 2)))  # path points per backward pass: bounds GPU memory
-    def run(steps, bf16, per_call):
-        ctx = torch.autocast('cuda', dtype=torch.bfloat16) if bf16 else torch.autocast('cpu', enabled=False)
-        with ctx: a, _ = integrated_gradients(model, pipe, x, steps=steps, batch_size=per_call, device=device,
+    def run(steps, bf16, per_call, net=model):
+        ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else torch.autocast(device.type, enabled=False)
+        with ctx: a, _ = integrated_gradients(net, pipe, x, steps=steps, batch_size=per_call, device=device,
                                               internal_batch_size=chunk * (2 if bf16 else 1))
         sync(device); return a.float()
     ref = run(256, False, 1)
+    settings = [('captum default: 50 steps, float32, 1 tile per call', 50, False, 1, None),
+                ('50 steps, bf16 autocast', 50, True, len(x), None),
+                ('16 steps Gauss-Legendre, float32', 16, False, len(x), None),
+                ('16 steps Gauss-Legendre, bf16 autocast', 16, True, len(x), None)]
+    # integrated_gradients freezes the weights while it runs (input gradients only), so the compiled graph traces no weight gradient
+    cuda = device.type == 'cuda'
+    if compiled: settings.append((f"16 steps Gauss-Legendre, {'bf16 autocast' if cuda else 'float32'}, compiled", 16, cuda, len(x), 'compiled'))
+    nets = dict(compiled=torch.compile(copy.deepcopy(model))) if compiled else {}
     rows = []
-    for name, steps, bf16, per_call in [('captum default: 50 steps, float32, 1 tile per call', 50, False, 1),
-                                        ('50 steps, bf16 autocast', 50, True, len(x)),
-                                        ('16 steps Gauss-Legendre, float32', 16, False, len(x)),
-                                        ('16 steps Gauss-Legendre, bf16 autocast', 16, True, len(x))]:
+    for name, steps, bf16, per_call, which in settings:
         if bf16 and device.type != 'cuda': continue
-        run(steps, bf16, per_call); times = []
+        net = nets.get(which, model)
+        run(steps, bf16, per_call, net); times = []
         for _ in range(repeats):
-            t0 = time.perf_counter(); a = run(steps, bf16, per_call); times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter(); a = run(steps, bf16, per_call, net); times.append(time.perf_counter() - t0)
         u, v = a.flatten(1).double(), ref.flatten(1).double()
         corr = float(np.mean([np.corrcoef(p.numpy(), q.numpy())[0, 1] for p, q in zip(u, v)]))
         rows.append(dict(setting=name, seconds_per_tile=float(np.median(times)) / len(x), corr_vs_256=corr,
@@ -149,7 +155,7 @@ def main():
     ap.add_argument('--readers', default='process,thread', help="reader kinds to time end to end, comma-separated: process, thread")
     ap.add_argument('--reads', default='block', help="tile reading to time end to end, comma-separated: block (TileBlocks, default), tile (one region per tile)")
     ap.add_argument('--skip_ig', action='store_true', help='no Integrated Gradients timing')
-    ap.add_argument('--compile', action='store_true', help='also time torch.compile (CUDA) and use it end to end')
+    ap.add_argument('--compile', action='store_true', help='also time torch.compile: the model (CUDA; then used end to end) and Integrated Gradients')
     ap.add_argument('--ig_tiles', type=int, default=4, help='tiles explained per IG setting')
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--checkpoint', default=None, help='tile-classifier checkpoint (save_checkpoint); default random weights')
@@ -197,7 +203,7 @@ def main():
         xy = [((side // 2 + k * tile) % (side - tile), (side // 2 + j * tile) % (side - tile)) for j in range(4) for k in range(max(a.ig_tiles, 8))]
         x = torch.stack([torch.from_numpy(np.array(read_at(s, x0, y0, tile, 10))).permute(2, 0, 1) for x0, y0 in xy])
     if weights == 'random': calibrate_batchnorm(model.to(device), x.to(device))  # else the deep random network saturates and IG is 0
-    res['integrated_gradients'] = [] if a.skip_ig else ig_bench(model, pipe, x[:a.ig_tiles], device, a.repeats)
+    res['integrated_gradients'] = [] if a.skip_ig else ig_bench(model, pipe, x[:a.ig_tiles], device, a.repeats, compiled=a.compile)
 
     print(f"{res['device_name']} ({res['cpu_cores']} cores), {backbone} ({weights} weights), {tile}-px tiles at 10X, batch {batch}, {workers} reader processes")
     for r in rows: print(f"  model only, {r['mode']:<28} {r['tiles_per_s']:9.1f} tiles/s (warm-up {r['warmup_seconds']:.1f} s)")

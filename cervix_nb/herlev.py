@@ -443,13 +443,18 @@ def integrated_gradients(model:nn.Module, pipeline:Pipeline,
     device = get_device(device); model.to(device).eval()
     ig = IntegratedGradients(lambda inp: pipeline.explained(model(inp)))
     attrs, deltas = [], []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device).float() / 255
-        with torch.no_grad(): out = model(xb)
-        target = None if pipeline.n_out == 1 else (pipeline.predict(out) - 1)
-        a, d = ig.attribute(xb, baselines=torch.ones_like(xb), target=target if target is None else target.tolist(),
-                            n_steps=steps, method=method, internal_batch_size=internal_batch_size, return_convergence_delta=True)
-        attrs.append(a.detach().cpu()); deltas.append(d.detach().cpu())
+    trainable = [p.requires_grad for p in model.parameters()]
+    model.requires_grad_(False)  # eq. 3 needs input gradients only; eager autograd skips weight gradients anyway, a compiled model then traces none
+    try:
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device).float() / 255
+            with torch.no_grad(): out = model(xb)
+            target = None if pipeline.n_out == 1 else (pipeline.predict(out) - 1)
+            a, d = ig.attribute(xb, baselines=torch.ones_like(xb), target=target if target is None else target.tolist(),
+                                n_steps=steps, method=method, internal_batch_size=internal_batch_size, return_convergence_delta=True)
+            attrs.append(a.detach().cpu()); deltas.append(d.detach().cpu())
+    finally:
+        for p, t in zip(model.parameters(), trainable): p.requires_grad_(t)
     return torch.cat(attrs), torch.cat(deltas)
 
 def region_share(attr:torch.Tensor, # (3,H,W) or (H,W) attribution map
