@@ -46,14 +46,15 @@ def _fail(cmd:str, e:Exception):
 
 def screen_one(slide, model:str, out, tile_threshold:float|None=None, n_tiles:int|None=None, top:int=REVIEW_TILES, ig_steps:int=16,
                batch_size:int=64, workers:int|None=None, device:str|None=None, compile:bool=False, magnification:float|None=None,
-               slide_id:str|None=None, loaded:tuple|None=None) -> dict:
+               slide_id:str|None=None, loaded:tuple|None=None, # `screening_model(model)`, when loaded already
+               scorer=None) -> dict: # its `inference_model` copy, when prepared already (see `screen_slide`)
     "Screen one slide with the checkpoint `model` into `out/<slide id>/`; returns the report."
     net, pipe, meta, rule = loaded or screening_model(model)
     slide = check_file(slide, 'slide'); sid = safe_slide_id(slide_id or slide.stem)
     th = rule['tile_threshold'] if tile_threshold is None else tile_threshold
     nt = rule['n_tiles'] if n_tiles is None else n_tiles
     return screen_slide(slide, net, pipe, Path(out)/sid, tile=meta['tile'], mag=meta['magnification'], tile_threshold=th, n_tiles=nt, top=top,
-                        ig_steps=ig_steps, slide_id=sid, batch_size=batch_size, workers=workers, device=device, compile=compile,
+                        ig_steps=ig_steps, slide_id=sid, batch_size=batch_size, workers=workers, device=device, compile=compile, scorer=scorer,
                         magnification=magnification, config=dict(model=str(model), backbone=meta['backbone'], head=meta['head'],
                                                                  count_rule_source=rule['source'] if tile_threshold is None and n_tiles is None else 'command line'))
 
@@ -110,6 +111,11 @@ def cohort_slides(slides) -> pd.DataFrame:
 def _worker_model(path:str, mtime:float) -> tuple:
     return screening_model(path)
 
+@lru_cache(maxsize=2)
+def _worker_scorer(path:str, mtime:float, device:str, compile:bool):
+    "A cohort worker's scoring copy of the checkpoint's model: prepared, and compiled when asked, once for all the slides it screens."
+    return inference_model(_worker_model(path, mtime)[0], device, 'auto', compile)[0]
+
 def _screen_task(path:str, slide_id:str, model:str, out:str, options:dict) -> dict:
     "One cohort slide, run on a Dask worker: screen it and return its summary row (an exception is the failure Dask reports)."
     try: name = get_worker().name
@@ -117,7 +123,9 @@ def _screen_task(path:str, slide_id:str, model:str, out:str, options:dict) -> di
     device = options.pop('device', None)
     if device is None and torch.cuda.is_available(): device = f'cuda:{int(name) % torch.cuda.device_count() if str(name).isdigit() else 0}'
     t0 = time.time()
-    try: rep = screen_one(path, model, out, slide_id=slide_id, device=device, loaded=_worker_model(str(model), os.path.getmtime(model)), **options)
+    key = (str(model), os.path.getmtime(model))
+    scorer = _worker_scorer(*key, str(get_device(device)), bool(options.get('compile')))
+    try: rep = screen_one(path, model, out, slide_id=slide_id, device=device, loaded=_worker_model(*key), scorer=scorer, **options)
     except (CervixError, ValueError, OSError) as e:  # the slide's own fault: report it, do not retry
         return dict(slide_id=slide_id, path=path, status='failed', seconds=round(time.time() - t0, 2), error=str(e)[:500])
     return _summary_row(rep, path, round(time.time() - t0, 2))

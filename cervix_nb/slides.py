@@ -399,10 +399,12 @@ def screen_slide(path, # the slide file
                  top:int=REVIEW_TILES, ig_steps:int=16, slide_id:str|None=None, # default: the file name without suffix
                  batch_size:int=64, workers:int|None=None, device=None, precision:str='auto', compile:bool=False,
                  magnification:float|None=None, config:dict|None=None, # more configuration to record (e.g. the checkpoint)
+                 scorer=None, # `inference_model(model, ...)` prepared once and reused slide after slide (a cohort worker compiles once)
                 ) -> dict:
     "Screen one slide: tile selection, tile scores, decision, explained top tiles; writes `SLIDE_OUTPUTS` into `out` all at once; returns the report."
     t0 = time.time(); path = check_file(path, 'slide'); sid = safe_slide_id(slide_id or path.stem); device = get_device(device)
-    tiles = screen_tiles(path, model, pipeline, tile, mag, batch_size, device, workers, precision, compile, magnification)
+    if scorer is not None and not hasattr(scorer, '_inference'): raise ValueError('scorer must come from inference_model(model, ...)')
+    tiles = screen_tiles(path, model if scorer is None else scorer, pipeline, tile, mag, batch_size, device, workers, precision, compile, magnification)
     t1 = time.time()
     dec = slide_decision(tiles, tile_threshold, n_tiles)
     base_model = getattr(model, '_orig_mod', model)  # IG runs eagerly (float32 weights, bf16 autocast on CUDA)
