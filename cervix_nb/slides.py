@@ -109,7 +109,7 @@ class TileRegions(torch.utils.data.Dataset):
         return torch.from_numpy(np.require(img, requirements=['C', 'W'])), bool(is_flat(img, *self.flat)) if self.flat else False, int(i)
 
 class TileBlocks(TileRegions):
-    "`TileRegions`' tiles read a block of grid tiles at a time as one region, so each of the file's own (TIFF) tiles is decoded about once instead of up to four times; an item is a block: (k HWC uint8 tiles, flat? of each, their indices). The pixels are exactly `read_at`'s."
+    "`TileRegions`' tiles read a block of grid tiles at a time as one region, so each of the file's own (TIFF) tiles is decoded about once, not once per grid tile it overlaps; an item is a block: (k HWC uint8 tiles, flat? of each, their indices). The pixels are exactly `read_at`'s."
     def __init__(self, path, xy, tile:int, mag:float=10, magnification:float|None=None, flat:tuple|None=None,
                  block:int|None=None, # grid tiles per block side; default: blocks of about 2048 px, and at least 4 blocks per reader
                  workers:int=1): # readers the blocks are shared among (for the default block)
