@@ -64,9 +64,11 @@ def test_grey_and_rgba_cells_are_read_as_rgb(tmp_path):
 
 
 # Slides
-def test_zero_byte_slide_and_text_named_svs(tmp_path):
+def test_zero_byte_slide(tmp_path):
     (tmp_path/'zero.svs').write_bytes(b'')
     fails(lambda: Slide(tmp_path/'zero.svs'), 'zero.svs', 'slide is empty (0 bytes)')
+
+def test_text_file_named_svs(tmp_path):
     (tmp_path/'text.svs').write_text('this is not a slide\n' * 10)
     fails(lambda: Slide(tmp_path/'text.svs'), 'text.svs', 'not a slide tiffslide can read')
 
@@ -113,7 +115,7 @@ def test_slides_table_missing_column_duplicate_id_and_unsafe_id(tmp_path):
 
 
 # Checkpoints and outputs
-def test_checkpoint_for_another_head_and_not_a_checkpoint(tmp_path):
+def test_checkpoint_for_another_head_or_class_count(tmp_path):
     five = RegressionConstraint((1, 2, 3, 4, 5)); seed_everything(0)
     p = save_checkpoint(tmp_path/'five.pt', make_tile_model(five, get_scale('quick')), five, 'tiny_resnet', 64, 10, classes=tuple('abcde'))
     assert load_checkpoint(p)[2]['n_out'] == 5                                       # a valid checkpoint...
@@ -124,6 +126,8 @@ def test_checkpoint_for_another_head_and_not_a_checkpoint(tmp_path):
     fails(lambda: load_checkpoint(tmp_path/'cls.pt'), 'cls.pt', 'head Classifier has 5 outputs, the checkpoint 2')
     ck['meta']['head'], ck['meta']['w_r'] = 'RegressionConstraint', [0.0, 1.0]; torch.save(ck, tmp_path/'two.pt')  # weights of 5 outputs
     fails(lambda: load_checkpoint(tmp_path/'two.pt'), 'two.pt', 'weights do not fit a tiny_resnet with 2 outputs')
+
+def test_file_that_is_not_a_checkpoint(tmp_path):
     (tmp_path/'weights.pt').write_bytes(b'\x80\x04junk')
     fails(lambda: load_checkpoint(tmp_path/'weights.pt'), 'weights.pt', 'not a checkpoint torch can load safely')
 
