@@ -121,18 +121,18 @@ def ig_bench(model, pipe, x, device, repeats, compiled=False):
                                               internal_batch_size=chunk * (2 if bf16 else 1))
         sync(device); return a.float()
     ref = run(256, False, 1)
-    settings = [('captum default: 50 steps, float32, 1 tile per call', 50, False, 1, None),
-                ('50 steps, bf16 autocast', 50, True, len(x), None),
-                ('16 steps Gauss-Legendre, float32', 16, False, len(x), None),
-                ('16 steps Gauss-Legendre, bf16 autocast', 16, True, len(x), None)]
+    settings = [('captum default: 50 steps, float32, 1 tile per call', 50, False, 1, False),
+                ('50 steps, bf16 autocast', 50, True, len(x), False),
+                ('16 steps Gauss-Legendre, float32', 16, False, len(x), False),
+                ('16 steps Gauss-Legendre, bf16 autocast', 16, True, len(x), False)]
     # integrated_gradients freezes the weights while it runs (input gradients only), so the compiled graph traces no weight gradient
     cuda = device.type == 'cuda'
-    if compiled: settings.append((f"16 steps Gauss-Legendre, {'bf16 autocast' if cuda else 'float32'}, compiled", 16, cuda, len(x), 'compiled'))
-    nets = dict(compiled=torch.compile(copy.deepcopy(model))) if compiled else {}
+    if compiled: settings.append((f"16 steps Gauss-Legendre, {'bf16 autocast' if cuda else 'float32'}, compiled", 16, cuda, len(x), True))
+    compiled_model = torch.compile(copy.deepcopy(model)) if compiled else None
     rows = []
-    for name, steps, bf16, per_call, which in settings:
+    for name, steps, bf16, per_call, comp in settings:
         if bf16 and device.type != 'cuda': continue
-        net = nets.get(which, model)
+        net = compiled_model if comp else model
         run(steps, bf16, per_call, net); times = []
         for _ in range(repeats):
             t0 = time.perf_counter(); a = run(steps, bf16, per_call, net); times.append(time.perf_counter() - t0)
