@@ -22,7 +22,7 @@ install: $(STAMP)
 
 # The main job: every section that exists, at quick scale, on the embedded synthetic data.
 reproduce: $(STAMP)
-	CERVIX_SCALE=$${CERVIX_SCALE:-quick} $(BIN)/cervix-reproduce
+	CERVIX_SCALE=$${CERVIX_SCALE:-quick} $(BIN)/cervix-reproduce --readme README.md
 
 # Notebooks stored clean, library = export of the notebooks, every notebook's inline tests, pytest, docs check.
 test: $(STAMP)

@@ -29,12 +29,11 @@ from PIL import Image
 
 
 from cervix_nb.core import get_scale, get_device, out_dir, atomic_write, seed_everything
-from cervix_nb.tiles import write_slide, Slide
-from cervix_nb.clinical import SmearScene, BINARY_W_R
+from cervix_nb.wsi import Slide, default_workers, read_at, write_slide
+from cervix_nb.clinical import SmearScene, BINARY_W_R, load_checkpoint
 from cervix_nb.herlev import RegressionConstraint, SeverityNet, integrated_gradients
 from cervix_nb.baselines import build_tile_backbone
-from cervix_nb.clinical import read_at
-from cervix_nb.slides import screen_tiles, inference_model, load_checkpoint, default_workers
+from cervix_nb.screen import ScreenSettings, prepare_scorer, screen_tiles
 
 
 class PeakMemory:
@@ -75,9 +74,9 @@ def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize()
 
 
-def model_only(net, pipe, device, tile, batch, iters):
-    "(tiles/s of a prepared `inference_model` on uint8 tiles already on the device, seconds of its warm-up: compilation included)."
-    dtype = net._inference['dtype']
+def model_only(scorer, pipe, device, tile, batch, iters):
+    "(tiles/s of a prepared `Scorer` on uint8 tiles already on the device, seconds of its warm-up: compilation included)."
+    net, dtype = scorer.net, scorer.dtype
     x = torch.randint(0, 256, (batch, tile, tile, 3), dtype=torch.uint8, device=device)
     with torch.no_grad():
         run = lambda: pipe.score(net(x.permute(0, 3, 1, 2).to(dtype).div_(255)).float())
@@ -89,12 +88,13 @@ def model_only(net, pipe, device, tile, batch, iters):
     return batch * iters / (time.perf_counter() - t0), warm
 
 
-def end_to_end(path, net, pipe, device, tile, batch, workers, readers='process', reads='block', magnification=None):
+def end_to_end(path, scorer, pipe, device, tile, batch, workers, readers='process', reads='block', magnification=None):
     if device.type == 'cuda': torch.cuda.reset_peak_memory_stats()
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        g = screen_tiles(path, net, pipe, tile, batch_size=batch, device=device, workers=workers, magnification=magnification, readers=readers,
-                         block=None if reads == 'block' else 0)
+        settings = ScreenSettings(tile=tile, batch_size=batch, workers=workers, readers=readers, scan_power=magnification,
+                                  block=None if reads == 'block' else 0)
+        with Slide(path, magnification=magnification) as s: g = screen_tiles(s, scorer, pipe, settings)
         sec = time.perf_counter() - t0
     return dict(slide=Path(path).name, readers=readers, reads=reads, grid_tiles=len(g), selected_tiles=int(g.selected.sum()), scored_tiles=int((~g.flat).sum()),
                 seconds=sec, selected_tiles_per_s=g.selected.sum() / sec, grid_tiles_per_s=len(g) / sec,
@@ -190,7 +190,7 @@ def main():
     if device.type == 'cuda': nets += [('bf16 channels_last', 'bf16', False)] + ([('bf16 channels_last compiled', 'bf16', True)] if a.compile else [])
     rows = []
     for mode, precision, comp in nets:
-        net = inference_model(model, device, precision, comp)[0]
+        net = prepare_scorer(model, device, precision, comp)
         tps, warm = model_only(net, pipe, device, tile, batch, a.iters)
         rows.append(dict(mode=mode, tiles_per_s=tps, warmup_seconds=warm))
     res['model_only'] = rows

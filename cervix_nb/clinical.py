@@ -27,19 +27,20 @@ from torchvision.ops import MultiScaleRoIAlign, box_iou
 from tqdm import tqdm
 
 from .core import *
+from .wsi import Slide, mag_grid, read_at, write_slide
 from .herlev import *
 from .tiles import *
 from .baselines import *
 from .localization import *
 
 # %% auto #0
-__all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'stain_matrix', 'SmearScene',
-           'points_geojson', 'read_points', 'write_cohort', 'base_magnification', 'read_at', 'read_plan', 'fit_tile',
-           'is_flat', 'largest_cluster', 'select_tiles', 'mag_grid', 'sample_selection', 'otsu_tissue_mask',
-           'otsu_tiles', 'points_per_tile', 'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter',
-           'stain_normalizer', 'normalize_tiles', 'oversample', 'train_tile_classifier', 'binary_metrics',
-           'expected_false_positives', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
-           'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall']
+__all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'CHECKPOINT_FORMAT', 'TILE_HEADS',
+           'stain_matrix', 'SmearScene', 'points_geojson', 'read_points', 'write_cohort', 'is_flat', 'largest_cluster',
+           'select_tiles', 'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'points_per_tile', 'tile_table',
+           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'oversample',
+           'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'secondary_boxes', 'boxes_hit_points',
+           'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect', 'match_detections',
+           'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -210,32 +211,6 @@ def write_cohort(root, # folder to fill (created); an existing slide of the same
     atomic_write(root/'slides.csv', table.to_csv(index=False))
     return table
 
-# %% ../nbs/05_clinical.ipynb #90a1c3f7
-def base_magnification(slide:Slide, magnification:float|None=None, # the scan's magnification when the file does not say it
-                      ) -> float:
-    "Objective power of level 0: from the file (objective power, else 10 / mpp), else `magnification`, else a clear error."
-    if slide.objective_power: return float(slide.objective_power)
-    if slide.mpp: return 10.0 / slide.mpp
-    if magnification: return float(magnification)
-    raise CervixError(slide.path, 'the file gives neither objective power nor microns per pixel: pass magnification= (e.g. 40)')
-
-def read_at(slide:Slide, x:int, y:int, # level-0 top-left corner
-            size:int, # side of the square read, px at `mag`
-            mag:float=10, base:float|None=None) -> np.ndarray:
-    "A size x size RGB region at magnification `mag` from the finest level that is not coarser, resized if needed."
-    level, n = read_plan(slide, size, mag, base)
-    return fit_tile(slide.read_region(x, y, n, n, level), size)
-
-def read_plan(slide:Slide, size:int, mag:float=10, base:float|None=None) -> tuple:
-    "(level, n): `read_at` reads an n x n region of `level`, the finest level not coarser than `mag`, for a size x size tile at `mag`."
-    ds = (base or base_magnification(slide)) / mag
-    level = max([l for l, d in enumerate(slide.level_downsamples) if d <= ds + 1e-6] or [0])
-    return level, int(round(size * ds / slide.level_downsamples[level]))
-
-def fit_tile(img:np.ndarray, size:int) -> np.ndarray:
-    "An n x n region read by `read_plan`'s rule as the size x size tile (box-filter resize when n differs)."
-    return img if img.shape[0] == size and img.shape[1] == size else np.asarray(Image.fromarray(img).resize((size, size), Image.BOX))
-
 # %% ../nbs/05_clinical.ipynb #b982db01
 def is_flat(rgb:np.ndarray, window:int=30, # width of the grey-level window
             share:float=0.95, # a tile is flat when more than this share of its pixels fits in one window
@@ -253,19 +228,11 @@ def largest_cluster(mask:np.ndarray) -> np.ndarray:
 def select_tiles(slide:Slide, tile:int, # tile side, px at `mag`
                  mag:float=10, window:int=30, share:float=0.95) -> pd.DataFrame:
     "The slide's tile grid at `mag` (level-0 x, y, grid row, col), with `flat` (background removal) and `selected` (sample selection)."
-    base = base_magnification(slide)
-    grid = mag_grid(slide.dimensions, base, tile, mag)
-    grid['flat'] = [is_flat(read_at(slide, x, y, tile, mag, base), window, share)
+    grid = mag_grid(slide.dimensions, slide.scan_power, tile, mag)
+    grid['flat'] = [is_flat(read_at(slide, x, y, tile, mag), window, share)
                     for x, y in tqdm(grid[['x', 'y']].itertuples(index=False), total=len(grid), desc=f'tiles of {slide.path.name}', mininterval=5)]
     grid['selected'] = sample_selection(grid, grid.flat)
     return grid[['x', 'y', 'row', 'col', 'flat', 'selected', 'size0']]
-
-def mag_grid(dimensions:tuple, base:float, # level-0 (width, height) and the scan's magnification
-             tile:int, mag:float=10) -> pd.DataFrame:
-    "The grid of `tile`-px tiles at `mag`: level-0 x, y, grid row and col, and the tiles' level-0 side size0."
-    side0 = int(round(tile * base / mag))
-    grid = tile_grid(*dimensions, side0)
-    return grid.assign(row=grid.y // side0, col=grid.x // side0, size0=side0)
 
 def sample_selection(grid:pd.DataFrame, flat) -> np.ndarray:
     "§5.2's sample selection on a tile grid (row, col): whether each tile is in the largest cluster of non-flat tiles."
@@ -323,9 +290,9 @@ def read_tiles(table:pd.DataFrame, # tiles (slide_id, x, y) as from `tile_table`
     out, sids = torch.empty((len(table), 3, tile, tile), dtype=torch.uint8), table.slide_id.to_numpy()
     for sid in pd.unique(sids):
         with Slide(paths[sid]) as s:
-            base = base_magnification(s)
             for i in np.flatnonzero(sids == sid):
-                out[i] = torch.from_numpy(np.array(read_at(s, int(table.x.iat[i]), int(table.y.iat[i]), tile, mag, base))).permute(2, 0, 1)
+                img = read_at(s, int(table.x.iat[i]), int(table.y.iat[i]), tile, mag)
+                out[i] = torch.from_numpy(np.array(img)).permute(2, 0, 1)
     return out
 
 # %% ../nbs/05_clinical.ipynb #655b4ec6
@@ -544,3 +511,60 @@ def precision_recall(scores, is_tp, # over all detections of all tiles
     pr = pd.DataFrame(dict(score=np.asarray(scores, float)[order], precision=tp / k, recall=tp / max(n_truth, 1)))
     if pr.empty: return pr, 0.0
     return pr, float(auc(np.r_[0, pr.recall], np.r_[pr.precision.iat[0], pr.precision]))
+
+# %% ../nbs/05_clinical.ipynb #040e1546
+CHECKPOINT_FORMAT = 'cervix_nb.tile_classifier/1'
+
+def save_checkpoint(path, model:SeverityNet, pipeline:Pipeline,
+                    backbone:str, # the backbone name `build_tile_backbone` builds (e.g. the scale's)
+                    tile:int, magnification:float, # tile side (px) and read magnification of training
+                    classes=('normal', 'abnormal'), # class names, in output order
+                    extra:dict|None=None, # values to keep (count rule, map smoothing, seed...); plain types
+                   ) -> Path:
+    "Write a tile-classifier checkpoint atomically: the weights and what is needed to use them."
+    if pipeline.n_out != len(classes):
+        raise ValueError(f'{len(classes)} class names for a head with {pipeline.n_out} outputs')
+    meta = dict(format=CHECKPOINT_FORMAT, backbone=backbone, head=type(pipeline).__name__,
+                n_out=int(pipeline.n_out), w_r=[float(w) for w in getattr(pipeline, 'w_r', ())],
+                classes=list(classes), tile=int(tile), magnification=float(magnification),
+                extra=dict(extra or {}), versions=versions())
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp: torch.save(dict(meta=meta, state_dict=state), tmp)
+    return Path(path)
+
+# %% ../nbs/05_clinical.ipynb #9a42227e
+TILE_HEADS = {'RegressionConstraint': RegressionConstraint, 'Classifier': Classifier}
+
+def _first_line(e:Exception) -> str: return f'{e.__class__.__name__}: {str(e).splitlines()[0][:200]}'
+
+def read_checkpoint(path) -> tuple:
+    "(metadata, weights) of a checkpoint file, read without unpickling code; a clear error otherwise."
+    path = check_file(path, 'checkpoint')
+    try: ck = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CervixError(path, f'not a checkpoint torch can load safely ({_first_line(e)})') from None
+    meta = ck.get('meta') if isinstance(ck, dict) else None
+    if not isinstance(meta, dict) or meta.get('format') != CHECKPOINT_FORMAT:
+        raise CervixError(path, 'not a cervix_nb tile-classifier checkpoint '
+                                f'(expected format {CHECKPOINT_FORMAT!r})')
+    return meta, ck.get('state_dict')
+
+# %% ../nbs/05_clinical.ipynb #56aca9fd
+def load_checkpoint(path, expect:dict|None=None, # metadata the file must have, e.g. dict(tile=128)
+                   ) -> tuple:
+    "(model on the CPU in eval mode, pipeline, metadata) of a `save_checkpoint` file; else a clear error."
+    meta, state = read_checkpoint(path)
+    for k, v in (expect or {}).items():
+        if meta.get(k) != v: raise CervixError(path, f'checkpoint has {k}={meta.get(k)!r}, expected {v!r}')
+    head = meta['head']
+    if head not in TILE_HEADS:
+        raise CervixError(path, f"head {head!r} is not a tile-classifier head ({', '.join(TILE_HEADS)})")
+    pipe = TILE_HEADS[head](meta['w_r']) if head == 'RegressionConstraint' else TILE_HEADS[head]()
+    if pipe.n_out != meta['n_out']:
+        raise CervixError(path, f"head {head} has {pipe.n_out} outputs, the checkpoint {meta['n_out']}")
+    model = SeverityNet(build_tile_backbone(meta['backbone'], pretrained=False), meta['n_out'])
+    try: model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+        raise CervixError(path, f"weights do not fit a {meta['backbone']} with {meta['n_out']} outputs "
+                                f"({_first_line(e)})") from None
+    return model.eval(), pipe, meta

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #b9c1099f
 from __future__ import annotations
-import contextlib, json, os, platform, random, subprocess, sys, tempfile, time
+import contextlib, json, os, platform, random, shutil, subprocess, sys, tempfile, time
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from fastcore.script import call_parse
 
 # %% auto #0
-__all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'CervixError', 'check_file', 'Scale', 'get_scale', 'scale_table',
-           'get_device', 'seed_everything', 'project_root', 'data_dir', 'out_dir', 'atomic_path', 'atomic_write',
-           'save_figure', 'results_table', 'save_results', 'section_notebooks', 'skip_flags', 'run_notebook',
-           'environment', 'collect_results', 'summary_markdown', 'reproduce', 'cervix_reproduce']
+__all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'README_MARKERS', 'CervixError', 'check_file', 'Scale',
+           'get_scale', 'scale_table', 'get_device', 'seed_everything', 'project_root', 'data_dir', 'out_dir',
+           'atomic_path', 'atomic_write', 'atomic_folder', 'save_figure', 'results_table', 'save_results',
+           'section_notebooks', 'skip_flags', 'run_notebook', 'versions', 'environment', 'collect_results',
+           'summary_markdown', 'readme_results', 'reproduce']
 
 # %% ../nbs/00_core.ipynb #24a3740a
 class CervixError(ValueError):
@@ -187,6 +187,27 @@ def atomic_write(dest, # final file path
         else: tmp.write_text(data, encoding='utf-8')
     return Path(dest)
 
+# %% ../nbs/00_core.ipynb #d147fb72
+@contextlib.contextmanager
+def atomic_folder(dest) -> Path:
+    "Context manager: a temporary folder beside `dest` that replaces `dest` on success, removed on error."
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.partial-'))
+    except OSError as e:
+        raise CervixError(dest.parent, f'output folder cannot be created or written ({e.strerror})') from None
+    try:
+        yield tmp
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.old-'))
+            os.replace(dest, old/'x'); os.replace(tmp, dest); shutil.rmtree(old, ignore_errors=True)
+        else: os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+
 # %% ../nbs/00_core.ipynb #b73371c3
 def save_figure(fig, # a matplotlib figure
                 section:str, # the notebook's short name, for `out_dir`
@@ -222,13 +243,13 @@ def save_results(df:pd.DataFrame, # from `results_table`
 # %% ../nbs/00_core.ipynb #91219fa3
 def section_notebooks(nbs=None, # folder of notebooks; default: the project's nbs/
                      ) -> list:
-    "The section notebooks, named `NN_*.ipynb`, in order."
+    "The section notebooks, named `NN_*.ipynb` or `NNb_*.ipynb`, in order."
     nbs = Path(nbs) if nbs else project_root()/'nbs'
     if not nbs.is_dir(): raise CervixError(nbs, 'notebook folder not found')
-    return sorted(p for p in nbs.glob('[0-9][0-9]_*.ipynb'))
+    return sorted(p for p in nbs.glob('[0-9][0-9]*_*.ipynb'))
 
 def skip_flags(scale:str|Scale) -> list:
-    "Cell flags left out at `scale`: `slow` and `gpu` at quick scale; at paper scale only `gpu`, and only without CUDA."
+    "Cell flags left out at `scale`: `slow` and `gpu` at quick scale; at paper scale `gpu` without CUDA."
     if get_scale(scale).name == 'quick': return ['slow', 'gpu']
     return [] if torch.cuda.is_available() else ['gpu']
 
@@ -256,32 +277,61 @@ def run_notebook(src, # notebook to execute
         with atomic_path(dest) as tmp: write_nb(nb, tmp)
 
 # %% ../nbs/00_core.ipynb #15962846
+def versions() -> dict:
+    "Versions that decide a result, as plain strings (a checkpoint must stay weights_only-safe)."
+    import captum, sklearn, torchvision
+    from cervix_nb import __version__
+    return dict(cervix_nb=str(__version__), python=platform.python_version(), torch=str(torch.__version__),
+                torchvision=str(torchvision.__version__), captum=str(captum.__version__),
+                sklearn=str(sklearn.__version__), numpy=str(np.__version__))
+
 def environment() -> dict:
     "Versions and hardware of this run, for the run record."
-    import captum, nbdev, sklearn, torchvision
-    return dict(python=platform.python_version(), torch=torch.__version__, torchvision=torchvision.__version__,
-                captum=captum.__version__, sklearn=sklearn.__version__, nbdev=nbdev.__version__, numpy=np.__version__,
-                device=str(get_device()), gpu=torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-                cpus=os.cpu_count(), platform=platform.platform())
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return dict(**versions(), device=str(get_device()), gpu=gpu, cpus=os.cpu_count(), platform=platform.platform())
 
+# %% ../nbs/00_core.ipynb #51d3a424
 def collect_results(run_dir) -> pd.DataFrame:
     "All sections' `results.csv` under `run_dir`, in one table."
     tables = [pd.read_csv(p) for p in sorted(Path(run_dir).glob('*/results.csv'))]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=RESULT_COLUMNS)
 
+# %% ../nbs/00_core.ipynb #77d32524
+SYNTHETIC_NOTE = ("Numbers measured on synthetic data are labelled `synthetic`: they check the pipeline, "
+                  "they are not the paper's real-data figures.")
+
 def summary_markdown(results:pd.DataFrame, runs:list) -> str:
     "The run summary as Markdown: one line per section run, then every metric beside the paper's."
     lines = ['# cervix_nb run summary', '', '| section | status | seconds |', '|---|---|---|']
     lines += [f"| {r['section']} | {r['status']} | {r['seconds']:.0f} |" for r in runs]
-    lines += ['', 'Numbers measured on synthetic data are labelled `synthetic`: they check the pipeline, they are not the paper\'s real-data figures.', '']
+    lines += ['', SYNTHETIC_NOTE, '']
     if len(results) == 0: return '\n'.join(lines + ['No section has written results yet.', ''])
     return '\n'.join(lines + [results.fillna('').to_markdown(index=False), ''])
+
+# %% ../nbs/00_core.ipynb #d95e1969
+README_MARKERS = ('<!-- results:start (written by cervix-reproduce --readme; do not edit) -->',
+                  '<!-- results:end -->')
+
+def readme_results(text:str, # the README's text, holding both markers
+                   results:pd.DataFrame, # from `collect_results`
+                   origin:str, # one line on the run: date, scale, device
+                  ) -> str:
+    "The README text with the results table between `README_MARKERS` replaced by `results`."
+    start, end = README_MARKERS
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise CervixError('README.md', f'needs the two results markers once each, in order: {start} ... {end}')
+    cols = ['section', 'metric', 'paper', 'ours', 'data', 'scale', 'note']
+    table = results.reindex(columns=cols).fillna('').astype(str)
+    table = table.apply(lambda c: c.str.replace('|', '/', regex=False).str.replace('\n', ' ', regex=False))
+    block = '\n'.join([start, '', f'{origin}. {SYNTHETIC_NOTE}', '', table.to_markdown(index=False), '', end])
+    return text[:text.index(start)] + block + text[text.index(end) + len(end):]
 
 # %% ../nbs/00_core.ipynb #238ce43c
 def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_SCALE, else quick
               run_dir=None, # run folder; default data/runs/<date-time>-<scale>
               only:list|None=None, # notebook names (e.g. '01_herlev') to run; default all sections
               nbs=None, # notebook folder; default the project's nbs/
+              readme=None, # a README whose results table is rewritten after a complete, successful run
              ) -> Path:
     "Run every section notebook at `scale` into one run folder, write the summary, print where, and return the folder."
     scale = get_scale(scale)
@@ -314,17 +364,10 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
     failed = [r['section'] for r in runs if r['status'] != 'ok']
     print(f"cervix_nb: results in {run_dir} (summary.md, summary.csv, run.json; one folder per section)")
     if failed: raise RuntimeError(f"section(s) failed: {failed}; see run.log in their folders under {run_dir}")
+    if readme and not only:
+        env = environment()
+        origin = (f"From `make reproduce` ({datetime.now():%Y-%m-%d}, {scale.name} scale, {env['device']}, "
+                  f"{env['cpus']} CPUs; torch {env['torch']})")
+        atomic_write(readme, readme_results(Path(readme).read_text(encoding='utf-8'), results, origin))
+        print(f"cervix_nb: results table written into {readme}")
     return run_dir
-
-# %% ../nbs/00_core.ipynb #272d9fe7
-@call_parse
-def cervix_reproduce(scale:str=None, # 'quick' (CPU, minutes) or 'paper' (GPU); default $CERVIX_SCALE, else quick
-                     sections:str=None, # comma-separated notebook names to run, e.g. 01_herlev,02_tiles; default all
-                     out:str=None, # run folder; default data/runs/<date-time>-<scale>
-                     nbs:str=None, # notebook folder; default the project's nbs/
-                     only:str=None, # older name of --sections
-                     run_dir:str=None): # older name of --out
-    "Run every section notebook at one scale (training included) and write one results summary beside the paper's."
-    names = sections or only
-    try: reproduce(scale, out or run_dir, [s.strip() for s in names.replace(' ', ',').split(',') if s.strip()] if names else None, nbs)
-    except (RuntimeError, ValueError, OSError) as e: sys.exit(f"cervix-reproduce: {e}")

@@ -26,13 +26,14 @@ __all__ = ['BOX_COLUMNS_CANDIDATE', 'attribution_map', 'candidate_boxes', 'box_c
 def attribution_map(attr:torch.Tensor|np.ndarray, # (3, H, W) attributions of one tile
                     sigma:float=2.0, # Gaussian smoothing, pixels of the map
                     q:float=99.9, # percentile mapped to 255
+                    floor:float=1e-6, # evidence per pixel below which a tile's map stays empty
                    ) -> np.ndarray:
-    "8-bit map of the positive evidence for the explained class: channel sum, positive part, smoothing, percentile scaling."
+    "8-bit map of the positive evidence: channel sum, positive part, smoothing, percentile scaling."
     a = np.asarray(attr, np.float32)
     a = np.clip(a.sum(0) if a.ndim == 3 else a, 0, None)
     if sigma > 0: a = ndimage.gaussian_filter(a, sigma)
     top = np.percentile(a, q)
-    if top <= 0: return np.zeros(a.shape, np.uint8)
+    if top <= floor: return np.zeros(a.shape, np.uint8)  # negligible evidence: no box from noise
     return np.clip(a / top * 255, 0, 255).astype(np.uint8)
 
 # %% ../nbs/04_localization.ipynb #09ab96f3

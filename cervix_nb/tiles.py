@@ -5,14 +5,11 @@
 # %% ../nbs/02_tiles.ipynb #06f07bd1
 from __future__ import annotations
 import hashlib, json, math, shutil, tempfile
-from xml.etree import ElementTree
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tifffile
-import tiffslide
 import torch
 from PIL import Image
 from scipy import ndimage
@@ -20,154 +17,15 @@ from tqdm import tqdm
 
 from .core import *
 from .herlev import *
+from .wsi import Slide, area_downsample, tile_grid, write_slide
 
 # %% auto #0
-__all__ = ['SLIDE_MPP', 'SLIDE_MAGNIFICATION', 'LEVEL_DOWNSAMPLE', 'GLASS_OBJECT_RADIUS', 'GLASS_MAX_SIDE', 'TILE_SIDE_L0',
-           'TILE_SPLITS', 'PAPER_TILE_CLASS_COUNTS', 'MANIFEST_COLUMNS', 'BOX_COLUMNS', 'SEVERITY_COLOURS',
-           'pyramid_dimensions', 'area_downsample', 'write_slide', 'Slide', 'coarse_sample', 'block_noise', 'GlassSpec',
-           'GlassScene', 'glass_side', 'synthetic_glass_slide', 'tile_grid', 'grey_levels', 'glass_stats',
-           'is_flat_white', 'background_tiles', 'cut_cell', 'rotate_cell', 'paste_cell', 'largest_remainder',
-           'split_class_counts', 'assign_splits', 'plan_tile', 'write_tile_set', 'read_manifest', 'read_boxes',
-           'TileDataset', 'load_tiles', 'synthetic_tiles', 'draw_boxes']
-
-# %% ../nbs/02_tiles.ipynb #3d7bb1b3
-SLIDE_MPP = 0.25            # µm per level-0 pixel of our synthetic slides: a 40X scan
-SLIDE_MAGNIFICATION = 40    # objective power written in their metadata
-LEVEL_DOWNSAMPLE = 4        # between pyramid levels, as Aperio scanners write them (1, 4, 16, 64...)
-
-def pyramid_dimensions(width:int, height:int, # level-0 size, px
-                       downsample:int=LEVEL_DOWNSAMPLE, # factor between successive levels
-                       min_side:int=256, # no level whose longer side is under this (level 0 always)
-                      ) -> list:
-    "(width, height) of each pyramid level: level k is level 0 divided by downsample**k, rounded up."
-    dims, k = [(width, height)], 1
-    while max(width, height) / downsample**k >= min_side:
-        dims.append((math.ceil(width / downsample**k), math.ceil(height / downsample**k))); k += 1
-    return dims
-
-def area_downsample(a:np.ndarray, # H x W (x C) image
-                    f:int, # integer factor
-                   ) -> np.ndarray:
-    "Mean over f x f blocks (edge blocks padded by repeating the border), rounded back to `a`'s dtype."
-    h, w = a.shape[:2]; H, W = -(-h // f) * f, -(-w // f) * f
-    if (H, W) != (h, w): a = np.pad(a, ((0, H - h), (0, W - w)) + ((0, 0),) * (a.ndim - 2), mode='edge')
-    m = a.reshape(H // f, f, W // f, f, *a.shape[2:]).mean((1, 3), dtype=np.float32)
-    return np.rint(m).astype(a.dtype) if np.issubdtype(a.dtype, np.integer) else m.astype(a.dtype)
-
-# %% ../nbs/02_tiles.ipynb #b8544b7a
-def _aperio_description(w0, h0, w, h, tile, mpp, mag, quality, codec='JPEG'):
-    head = (f"Aperio Image Library v12.0.15 \r\n{w0}x{h0} [0,0 {w0}x{h0}] ({tile}x{tile})" if (w, h) == (w0, h0)
-            else f"Aperio Image Library v12.0.15 \r\n{w0}x{h0} -> {w}x{h}")
-    return f"{head} {codec}/RGB Q={quality}|AppMag = {mag}|MPP = {mpp}|ScanScope ID = cervix_nb synthetic"
-
-def write_slide(path, # destination: .svs (Aperio layout) or .tif/.tiff (generic pyramid in SubIFDs)
-                render, # render(x0, y0, w, h) -> h x w x 3 uint8 level-0 pixels
-                width:int, height:int, # level-0 size, px
-                mpp:float=SLIDE_MPP, # µm per level-0 pixel, written in the metadata
-                magnification:float=SLIDE_MAGNIFICATION, # objective power, written in the metadata
-                tile:int=256, # side of the stored TIFF tiles, px
-                quality:int=90, # JPEG quality; 0 stores deflate (lossless) tiles instead
-                compression:str='jpeg', # 'jpeg', 'jpeg2000' (lossless; Aperio's code 33005 in .svs) or 'deflate'
-                desc:str='writing slide', # progress bar label
-               ) -> Path:
-    "Write a pyramidal tiled TIFF from `render`, band by band (bounded memory); to a temporary file renamed at the end."
-    path = Path(path)
-    svs = path.suffix.lower() == '.svs'
-    dims = pyramid_dimensions(width, height)
-    level1 = np.empty((dims[1][1], dims[1][0], 3), np.uint8) if len(dims) > 1 else None
-    band = tile * LEVEL_DOWNSAMPLE
-    if compression not in ('jpeg', 'jpeg2000', 'deflate'): raise ValueError(f"compression must be 'jpeg', 'jpeg2000' or 'deflate', got {compression!r}")
-    if compression == 'jpeg' and not quality: compression = 'deflate'
-    comp, codec = {'jpeg': (dict(compression='jpeg', compressionargs=dict(level=quality)), 'JPEG'),
-                   'jpeg2000': (dict(compression=33005 if svs else 'jpeg2000'), 'J2K'),
-                   'deflate': (dict(compression='zlib'), 'Deflate')}[compression]
-    describe = lambda w, h: _aperio_description(width, height, w, h, tile, mpp, magnification, quality, codec) if svs else None
-
-    def level0_tiles():
-        for y0 in tqdm(range(0, height, band), desc=desc, mininterval=5):
-            h = min(band, height - y0)
-            px = render(0, y0, width, h)
-            if px.shape != (h, width, 3) or px.dtype != np.uint8:
-                raise ValueError(f"render returned {px.shape} {px.dtype} for rows {y0}..{y0 + h}, expected {(h, width, 3)} uint8")
-            if level1 is not None:
-                d = area_downsample(px, LEVEL_DOWNSAMPLE)
-                level1[y0 // LEVEL_DOWNSAMPLE: y0 // LEVEL_DOWNSAMPLE + d.shape[0]] = d
-            for ty in range(0, h, tile):
-                for tx in range(0, width, tile): yield px[ty:ty + tile, tx:tx + tile]
-
-    opts = dict(photometric='rgb', tile=(tile, tile), metadata=None, resolution=(1e4 / mpp, 1e4 / mpp),
-                resolutionunit='CENTIMETER', **comp)
-    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=width * height * 3 > 2**31) as tw:
-        tw.write(level0_tiles(), shape=(height, width, 3), dtype=np.uint8, description=describe(width, height),
-                 subifds=0 if svs else len(dims) - 1, **opts)
-        levels = [level1] if level1 is not None else []
-        for w, h in dims[2:]: levels.append(area_downsample(levels[-1], LEVEL_DOWNSAMPLE)[:h, :w])
-        if svs and levels:  # Aperio keeps a stripped thumbnail as the second page
-            tw.write(levels[-1], photometric='rgb', metadata=None, compression='jpeg', description=describe(*levels[-1].shape[1::-1]))
-        for (w, h), a in zip(dims[1:], levels):
-            tw.write(a, subfiletype=0 if svs else 1, description=describe(w, h), **opts)
-    return path
-
-# %% ../nbs/02_tiles.ipynb #49f9d99b
-class Slide:
-    "A whole-slide image (tiffslide by default, or OpenSlide): level-0 coordinates everywhere and clear errors."
-    def __init__(self, path, # .svs, tiled TIFF, or anything the backend reads
-                 backend:str='tiffslide', # 'tiffslide' or 'openslide'
-                ):
-        self.path, self.backend = check_file(path, 'slide'), backend
-        if backend == 'tiffslide':
-            try: self._s = tiffslide.TiffSlide(self.path)
-            except Exception as e: raise CervixError(self.path, f"not a slide tiffslide can read ({e.__class__.__name__}: {e})") from None
-        elif backend == 'openslide':
-            try: import openslide
-            except ImportError: raise CervixError(self.path, "backend 'openslide' needs OpenSlide: pip install openslide-python openslide-bin") from None
-            try: self._s = openslide.OpenSlide(str(self.path))
-            except Exception as e: raise CervixError(self.path, f"not a slide OpenSlide can read ({e.__class__.__name__}: {e})") from None
-        else: raise CervixError(backend, "unknown slide backend: use 'tiffslide' or 'openslide'")
-        try:  # a damaged file may open and fail only when its pages are read
-            p = self._s.properties
-            self.level_count, self.level_dimensions = self._s.level_count, tuple(map(tuple, self._s.level_dimensions))
-            self.dimensions, self.level_downsamples = self.level_dimensions[0], tuple(self._s.level_downsamples)
-            num = lambda k: float(p[f'{backend}.{k}']) if p.get(f'{backend}.{k}') not in (None, '') else None
-            self.mpp, self.objective_power = num('mpp-x') or self._ome_mpp(), num('objective-power')
-        except Exception as e:
-            self._s.close()
-            raise CervixError(self.path, f"not a slide {backend} can read ({e.__class__.__name__}: {e})") from None
-
-    def _ome_mpp(self) -> float|None:
-        "Pixel size of an OME-TIFF's first image, in µm (OME-XML PhysicalSizeX), when the backend does not give one."
-        tf = getattr(self._s, 'ts_tifffile', None)
-        xml = getattr(tf, 'ome_metadata', None) if tf is not None else None
-        if not xml: return None
-        px = ElementTree.fromstring(xml).find('.//{*}Pixels')
-        if px is None or px.get('PhysicalSizeX') is None: return None
-        unit = px.get('PhysicalSizeXUnit', 'µm').replace('um', 'µm')
-        return float(px.get('PhysicalSizeX')) * {'nm': 1e-3, 'µm': 1.0, 'mm': 1e3, 'cm': 1e4}.get(unit, float('nan'))
-
-    def __repr__(self): return f"Slide({self.path.name!r}, {self.dimensions[0]}x{self.dimensions[1]}, {self.level_count} levels, mpp={self.mpp})"
-    def __enter__(self): return self
-    def __exit__(self, *args): self.close()
-    def close(self): self._s.close()
-
-    def read_region(self, x:int, y:int, # top-left corner in level-0 pixels
-                    w:int, h:int, # size in pixels of `level`
-                    level:int=0) -> np.ndarray:
-        "RGB uint8 array (h, w, 3) of the region; a region that leaves the slide is an error."
-        if not 0 <= level < self.level_count: raise CervixError(self.path, f"level {level} does not exist (levels 0..{self.level_count - 1})")
-        ds, (W, H) = self.level_downsamples[level], self.dimensions
-        if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w * ds > W + ds or y + h * ds > H + ds:
-            raise CervixError(self.path, f"region x={x} y={y} w={w} h={h} at level {level} (downsample {ds:g}) leaves the slide ({W}x{H} at level 0)")
-        if self.backend == 'tiffslide': return self._s.read_region((int(x), int(y)), level, (int(w), int(h)), as_array=True)[..., :3]
-        return np.asarray(self._s.read_region((int(x), int(y)), level, (int(w), int(h))).convert('RGB'))
-
-    def thumbnail(self, max_side:int=1024) -> tuple:
-        "(RGB array of the whole slide with its longer side at most `max_side`, its downsample from level 0)."
-        level = next((l for l, (w, h) in enumerate(self.level_dimensions) if max(w, h) <= max_side * 2), self.level_count - 1)
-        w, h = self.level_dimensions[level]
-        img = Image.fromarray(self.read_region(0, 0, w, h, level))
-        f = max(1, max(w, h) / max_side)
-        img = img.resize((max(1, round(w / f)), max(1, round(h / f))), Image.BOX)
-        return np.asarray(img), self.dimensions[0] / img.width
+__all__ = ['GLASS_OBJECT_RADIUS', 'GLASS_MAX_SIDE', 'TILE_SIDE_L0', 'TILE_SPLITS', 'PAPER_TILE_CLASS_COUNTS', 'MANIFEST_COLUMNS',
+           'BOX_COLUMNS', 'SEVERITY_COLOURS', 'coarse_sample', 'block_noise', 'GlassSpec', 'GlassScene', 'glass_side',
+           'synthetic_glass_slide', 'grey_levels', 'glass_stats', 'is_flat_white', 'background_tiles', 'cut_cell',
+           'rotate_cell', 'paste_cell', 'largest_remainder', 'split_class_counts', 'assign_splits', 'plan_tile',
+           'write_tile_set', 'read_manifest', 'read_boxes', 'TileDataset', 'load_tiles', 'synthetic_tiles',
+           'draw_boxes']
 
 # %% ../nbs/02_tiles.ipynb #18aac0ee
 def coarse_sample(field:np.ndarray, # coarse 2-D field, one value per `step` level-0 px
@@ -322,17 +180,6 @@ def synthetic_glass_slide(side:int, # level-0 width and height, px
 
 # %% ../nbs/02_tiles.ipynb #1992db72
 TILE_SIDE_L0 = 800  # §4.1: a tile covers 800x800 level-0 pixels
-
-def tile_grid(width:int, height:int, # level-0 size of the slide, px
-              size:int=TILE_SIDE_L0, # tile side, level-0 px
-              stride:int|None=None, # step between tiles, level-0 px; default `size` (non-overlapping)
-             ) -> pd.DataFrame:
-    "Level-0 top-left corners (x, y) of the tiles that fit entirely in the slide, row by row."
-    stride = stride or size
-    if size > min(width, height): raise CervixError(f'{width}x{height} slide', f'tile size {size} is larger than the slide')
-    ys, xs = np.arange(0, height - size + 1, stride), np.arange(0, width - size + 1, stride)
-    yy, xx = np.meshgrid(ys, xs, indexing='ij')
-    return pd.DataFrame(dict(x=xx.ravel(), y=yy.ravel()))
 
 def grey_levels(rgb:np.ndarray) -> np.ndarray:
     "ITU-R 601 luma of an RGB uint8 image, rounded exactly as PIL's 'L' conversion."

@@ -8,9 +8,10 @@ from PIL import Image
 from cervix_nb.core import CervixError, get_scale, seed_everything
 from cervix_nb.herlev import HERLEV_CLASSES, RegressionConstraint, herlev_index, read_cell
 from cervix_nb.baselines import make_tile_model
-from cervix_nb.tiles import Slide, tile_grid, write_slide
-from cervix_nb.clinical import base_magnification, binary_metrics, read_at, read_points
-from cervix_nb.slides import save_checkpoint, load_checkpoint, screen_slide, segmentation_metrics
+from cervix_nb.wsi import Slide, read_at, tile_grid, write_slide
+from cervix_nb.clinical import binary_metrics, load_checkpoint, read_points, save_checkpoint
+from cervix_nb.screen import ScreenSettings, screen_slide
+from cervix_nb.slides import segmentation_metrics
 from cervix_nb.cli import cohort_slides, screening_model
 
 
@@ -78,8 +79,9 @@ def test_single_level_tiff(tmp_path):
     tifffile.imwrite(tmp_path/'flat.tif', img)
     with Slide(tmp_path/'flat.tif') as s:
         assert s.level_count == 1 and s.dimensions == (800, 600)
-        fails(lambda: base_magnification(s), 'flat.tif', 'pass magnification=')
-        assert (read_at(s, 400, 200, 100, mag=40, base=base_magnification(s, 40)) == img[200:300, 400:500]).all()
+        fails(lambda: s.scan_power, 'flat.tif', '--magnification 40 on the command line')
+    with Slide(tmp_path/'flat.tif', magnification=40) as s:
+        assert (read_at(s, 400, 200, 100, mag=40) == img[200:300, 400:500]).all()
 
 def test_tile_larger_than_the_slide():
     fails(lambda: tile_grid(300, 200, 512), 'tile size 512 is larger than the slide')
@@ -87,7 +89,8 @@ def test_tile_larger_than_the_slide():
 def test_slide_without_tissue_is_inadequate(tmp_path):
     p = write_slide(tmp_path/'glass.svs', lambda x0, y0, w, h: np.full((h, w, 3), 236, np.uint8), 1024, 1024)
     rc = RegressionConstraint((0, 1)); seed_everything(0)
-    rep = screen_slide(p, make_tile_model(rc, get_scale('quick')), rc, tmp_path/'out'/'glass', tile=64, workers=0, device='cpu')
+    rep = screen_slide(p, make_tile_model(rc, get_scale('quick')), rc, tmp_path/'out'/'glass',
+                      ScreenSettings(tile=64, workers=0, device='cpu'))
     assert (rep['decision'], rep['selected_tiles'], rep['top_tiles']) == ('inadequate', 0, [])
     assert rep['reason'] == 'no tile selected: no sample found on the slide'
     assert json.loads((tmp_path/'out'/'glass'/'report.json').read_text())['decision'] == 'inadequate'
@@ -135,7 +138,8 @@ def test_output_folder_that_cannot_be_written(tmp_path):
     p = write_slide(tmp_path/'glass.svs', lambda x0, y0, w, h: np.full((h, w, 3), 236, np.uint8), 1024, 1024)
     (tmp_path/'a_file').write_text('x')
     rc = RegressionConstraint((0, 1))
-    fails(lambda: screen_slide(p, make_tile_model(rc, get_scale('quick')), rc, tmp_path/'a_file'/'out'/'glass', tile=64, workers=0, device='cpu'),
+    fails(lambda: screen_slide(p, make_tile_model(rc, get_scale('quick')), rc, tmp_path/'a_file'/'out'/'glass',
+                               ScreenSettings(tile=64, workers=0, device='cpu')),
           'a_file', 'output folder cannot be created or written (Not a directory)')
 
 

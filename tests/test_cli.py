@@ -19,9 +19,8 @@ def cohort(tmp_path_factory):
     from cervix_nb.core import get_scale, seed_everything
     from cervix_nb.herlev import RegressionConstraint
     from cervix_nb.baselines import make_tile_model
-    from cervix_nb.tiles import write_slide
-    from cervix_nb.clinical import SmearScene
-    from cervix_nb.slides import save_checkpoint
+    from cervix_nb.wsi import write_slide
+    from cervix_nb.clinical import SmearScene, save_checkpoint
     d = tmp_path_factory.mktemp('cohort')
     (d/'slides').mkdir()
     for k in range(3): write_slide(d/'slides'/f'S{k}.svs', SmearScene(SIDE, SIDE, seed=20 + k, abnormal_share=0.3 * k).render, SIDE, SIDE)
@@ -125,7 +124,7 @@ def _cohort_with_dying_worker(cohort, tmp_path, times, allowed_failures=3):
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
             client.register_plugin(plugin)
             df = screen_cohort(d/'slides', ck, tmp_path/'cohort', scheduler=cluster.scheduler_address,
-                               options=dict(top=3, ig_steps=4, workers=0, device='cpu'), progress=False)
+                               given=dict(top=3, ig_steps=4, workers=0, device='cpu'), progress=False)
     return df.set_index('slide_id'), len(list(tmp_path.glob('death-*')))
 
 

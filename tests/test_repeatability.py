@@ -30,9 +30,9 @@ import dataclasses, hashlib, sys
 from pathlib import Path
 import numpy as np, torch
 from cervix_nb.core import get_scale
-from cervix_nb.tiles import Slide, write_slide
+from cervix_nb.wsi import Slide, write_slide
 from cervix_nb.clinical import SmearScene, select_tiles, read_tiles, tile_cells, train_tile_classifier, binary_metrics
-from cervix_nb.slides import screen_tiles
+from cervix_nb.screen import ScreenSettings, prepare_scorer, screen_tiles
 slide, out = Path(sys.argv[1]), Path(sys.argv[2])
 scene = SmearScene(2048, 2048, seed=5, abnormal_share=0.4)
 if not slide.exists(): write_slide(slide, scene.render, 2048, 2048)
@@ -41,7 +41,7 @@ cells = scene.cells()
 y = np.array([int((tile_cells(cells, r.x, r.y, r.size0, 64).severity > 1).any()) for r in grid.itertuples()])
 x = read_tiles(grid.assign(slide_id='s'), {'s': slide}, 64)
 model, pipe, losses = train_tile_classifier(x, y, dataclasses.replace(get_scale('quick'), tile_epochs=2), seed=3, device='cpu')
-tiles = screen_tiles(slide, model, pipe, 64, device='cpu', workers=0)
+with Slide(slide) as s: tiles = screen_tiles(s, prepare_scorer(model, 'cpu'), pipe, ScreenSettings(tile=64, workers=0))
 tiles.to_csv(out/'tiles.csv', index=False)
 state = b''.join(v.numpy().tobytes() for v in model.state_dict().values())
 m = binary_metrics(y[tiles.selected], tiles.score[tiles.selected])
@@ -81,7 +81,7 @@ def test_torch_load_only_with_weights_only():
         sources[nb] = '\n'.join(''.join(l for l in c['source'] if not l.lstrip().startswith(('%', '!')))
                                 for c in cells if c['cell_type'] == 'code')
     calls = {(p.name, line): ok for p, src in sources.items() for line, ok in _load_calls(ast.parse(src))}
-    assert any(p == 'slides.py' for p, _ in calls), 'load_checkpoint should be among the calls found'
+    assert any(p == 'clinical.py' for p, _ in calls), 'load_checkpoint should be among the calls found'
     assert all(calls.values()), f'torch.load without weights_only=True: {[k for k, ok in calls.items() if not ok]}'
 
 
@@ -92,7 +92,7 @@ class _Payload:
 
 
 def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
-    from cervix_nb.slides import load_checkpoint
+    from cervix_nb.clinical import load_checkpoint
     marker = tmp_path/'ran.txt'
     ck, raw = tmp_path/'model.pt', tmp_path/'raw.pt'
     torch.save({'state_dict': {}, 'meta': _Payload(marker)}, ck)        # torch's zip format
@@ -108,7 +108,7 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
 def test_slide_ids_never_leave_the_output_folder(tmp_path):
     "An id from a slides table, a slide's file name or a screening call that would name a folder outside `out` is refused before anything is written."
     from cervix_nb.core import CervixError
-    from cervix_nb.slides import safe_slide_id
+    from cervix_nb.screen import safe_slide_id
     for bad in ['../../x', '..', '.', 'a/b', 'a\\b', '', ' x', '.hidden', 'x\0y']:
         with pytest.raises(CervixError, match='a slide id must be a plain name'): safe_slide_id(bad)
     assert safe_slide_id('S-01_a.b') == 'S-01_a.b'
