@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from cervix_nb.core import get_scale, get_device, out_dir, atomic_write, seed_everything, environment
-from cervix_nb.herlev import integrated_gradients, herlev_source, predict_outputs, train_model
+from cervix_nb.herlev import integrated_gradients, predict_outputs, train_model
 from cervix_nb.tiles import synthetic_tiles, load_tiles
 from cervix_nb.baselines import make_tile_model, RegressionConstraint
 
@@ -63,7 +63,7 @@ def main():
     args = ap.parse_args()
     scale, device = get_scale(args.scale), get_device(args.device)
     pipe = RegressionConstraint((1, 2, 3, 4, 5))
-    root = synthetic_tiles(scale, herlev_source(scale)[0])
+    root = synthetic_tiles(scale)
     test = load_tiles(root, 'test')
     x = test['x'][:args.tiles]
     seed_everything(0)

@@ -15,13 +15,13 @@ from dask.distributed import Client, KilledWorker, LocalCluster, as_completed, g
 from fastcore.script import call_parse, store_true
 
 from .core import CervixError, atomic_write, get_device, reproduce
-from .wsi import Slide
+from .wsi import Slide, slide_suffixes
 from .screen import (REVIEW_TILES, prepare_scorer, safe_slide_id, screen_settings,
                               screen_slide, screening_checkpoint)
 
 # %% auto #0
-__all__ = ['NO_MODEL', 'SLIDE_SUFFIXES', 'COHORT_COLUMNS', 'screening_model', 'provenance', 'screen_one', 'summary_line',
-           'cervix_screen', 'cohort_slides', 'worker_death_message', 'screen_cohort', 'cervix_cohort',
+__all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'screening_model', 'provenance', 'one_line', 'quiet_readers', 'screen_one',
+           'summary_line', 'cervix_screen', 'cohort_slides', 'worker_death_message', 'screen_cohort', 'cervix_cohort',
            'cervix_reproduce']
 
 # %% ../nbs/07_cli.ipynb #dc4c3bce
@@ -42,9 +42,24 @@ def provenance(path, meta:dict) -> dict:
     return dict(model=str(path), backbone=meta['backbone'], head=meta['head'])
 
 # %% ../nbs/07_cli.ipynb #a8ce8fcc
+def one_line(e:Exception) -> str:
+    "The message of an error in one line, also when a reader process re-raised it with a traceback."
+    msg = str(e)
+    if 'Original Traceback' in msg:  # raised in a DataLoader reader: its last line is the error
+        msg = msg.strip().splitlines()[-1].split('CervixError: ', 1)[-1]
+    return msg.strip().splitlines()[0] if msg.strip() else e.__class__.__name__
+
+# %% ../nbs/07_cli.ipynb #167c3472
+def quiet_readers():
+    "Commands speak for the slide readers: tifffile's own messages on a damaged file are not shown."
+    logging.getLogger('tifffile').setLevel(logging.CRITICAL)
+
+# %% ../nbs/07_cli.ipynb #54836f4b
 def _fail(cmd:str, e:Exception):
     "Exit with the error's message and no traceback: what a user of a command should see."
-    sys.exit(f'{cmd}: {e}')
+    # a decoder that failed mid-read may leave tasks whose clean-up at exit would print noise
+    sys.unraisablehook = lambda unraisable: None
+    sys.exit(f'{cmd}: {one_line(e)}')
 
 # %% ../nbs/07_cli.ipynb #b1b3e837
 def screen_one(slide, # the slide file
@@ -53,7 +68,7 @@ def screen_one(slide, # the slide file
                out, settings,
                slide_id:str|None=None, scorer=None, config:dict|None=None) -> dict:
     "Screen one slide into `out/<slide id>/`; returns the report."
-    with Slide(slide, magnification=settings.scan_power) as s:
+    with Slide(slide, settings.backend, settings.scan_power) as s:
         sid = safe_slide_id(slide_id or s.path.stem)
         return screen_slide(s, loaded[0], loaded[1], Path(out)/sid, settings, sid, scorer, config)
 
@@ -86,22 +101,23 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
                   compile:store_true=False,
                   # the scan's objective power when the file gives neither mpp nor power
                   magnification:float=None,
+                  backend:str='auto', # 'auto' (tiffslide, else OpenSlide), 'tiffslide', 'openslide'
                   slide_id:str=None): # name of the slide's output folder (default: the file name)
     """Screen one slide; writes tiles.csv, heatmap.png, review.html, annotations.geojson,
     report.json."""
+    quiet_readers()
     try:
         loaded = screening_model(model)
         settings = screen_settings(loaded[2], tile_threshold=threshold, n_tiles=n_tiles, top=top,
                                    ig_steps=ig_steps, batch_size=batch_size, workers=workers,
-                                   device=device, compile=compile or None, scan_power=magnification)
+                                   device=device, compile=compile or None, scan_power=magnification,
+                                   backend=backend)
         rep = screen_one(slide, loaded, out, settings, slide_id, None, provenance(model, loaded[2]))
     except (CervixError, ValueError, OSError) as e: _fail('cervix-screen', e)
     # a script's return is its status
     print(summary_line(rep)); print(f"outputs in {Path(out)/rep['slide_id']}")
 
 # %% ../nbs/07_cli.ipynb #6c66adf8
-SLIDE_SUFFIXES = ('.svs', '.tif', '.tiff', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif',
-                  '.svslide')
 COHORT_COLUMNS = ('slide_id', 'path', 'status', 'decision', 'grid_tiles', 'selected_tiles',
                   'flagged_tiles', 'seconds', 'error')
 
@@ -118,16 +134,16 @@ def _slides_table(src:Path) -> pd.DataFrame:
     return table.assign(path=paths)[['slide_id', 'path']]
 
 # %% ../nbs/07_cli.ipynb #fa707406
-def cohort_slides(slides) -> pd.DataFrame:
+def cohort_slides(slides, backend:str='auto') -> pd.DataFrame:
     """slide_id and absolute path of every slide of a folder (by suffix) or a slides table; clear
     errors otherwise."""
     src = Path(slides)
     if not src.exists(): raise CervixError(src, 'slides folder or table not found')
     if src.is_dir():
-        paths = sorted(p for p in src.iterdir() if p.suffix.lower() in SLIDE_SUFFIXES
-                       and p.is_file())
+        suffixes = slide_suffixes(backend)
+        paths = sorted(p for p in src.iterdir() if p.suffix.lower() in suffixes and p.is_file())
         if not paths:
-            looked = ', '.join(SLIDE_SUFFIXES)
+            looked = ', '.join(suffixes)
             raise CervixError(src, f"no slide in the folder (looked for {looked})")
         table = pd.DataFrame(dict(slide_id=[p.stem for p in paths],
                                   path=[str(p.resolve()) for p in paths]))
@@ -182,7 +198,7 @@ def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict) -> dict
     # the slide's own fault: report it, do not retry
     except (CervixError, ValueError, OSError) as e:
         return dict(slide_id=slide_id, path=path, status='failed',
-                    seconds=round(time.time() - t0, 2), error=str(e)[:500])
+                    seconds=round(time.time() - t0, 2), error=one_line(e)[:500])
     return _summary_row(rep, path, round(time.time() - t0, 2))
 
 # %% ../nbs/07_cli.ipynb #006229fa
@@ -250,7 +266,7 @@ def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int
                   progress:bool=True) -> pd.DataFrame:
     """Screen every slide of `slides` on Dask into `out/<slide id>/`, resuming and recording
     failures."""
-    table, out = cohort_slides(slides), Path(out)
+    table, out = cohort_slides(slides, (given or {}).get('backend', 'auto')), Path(out)
     # a bad checkpoint or option fails here, once
     screen_settings(screening_model(model)[2], **(given or {}))
     out.mkdir(parents=True, exist_ok=True)
@@ -281,13 +297,15 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
                   threshold:float=None, n_tiles:int=None,
                   top:int=REVIEW_TILES, ig_steps:int=16, batch_size:int=64,
                   workers:int=0, # readers per slide inside each Dask worker
-                  compile:store_true=False, magnification:float=None):
+                  compile:store_true=False, magnification:float=None,
+                  backend:str='auto'): # slide reader: 'auto', 'tiffslide' or 'openslide'
     """Screen a cohort on Dask: one task per slide, resuming a stopped run, failures recorded;
     writes cohort.csv."""
+    quiet_readers()
     n = n_workers or (torch.cuda.device_count() or 2)
     given = dict(tile_threshold=threshold, n_tiles=n_tiles, top=top, ig_steps=ig_steps,
                  batch_size=batch_size, workers=workers, compile=compile or None,
-                 scan_power=magnification)
+                 scan_power=magnification, backend=backend)
     given = {k: v for k, v in given.items() if v is not None}
     try: df = screen_cohort(slides, model, out, scheduler, n, given)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-cohort', e)

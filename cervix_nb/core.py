@@ -24,9 +24,9 @@ __all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'READM
 class CervixError(ValueError):
     "A problem with an input: the message names the file (or setting) and says what is wrong."
     def __init__(self, path, # the file, folder or setting at fault
-                 problem:str): # what is wrong with it
+                 problem:str|None=None): # what is wrong with it (None: `path` is the whole message)
         self.path, self.problem = path, problem
-        super().__init__(f"{path}: {problem}")
+        super().__init__(str(path) if problem is None else f"{path}: {problem}")
 
 # %% ../nbs/00_core.ipynb #491fe437
 def check_file(path, # file that must exist and hold data

@@ -5,6 +5,7 @@
 # %% ../nbs/01_herlev.ipynb #02b11cd2
 from __future__ import annotations
 import json, math, os, shutil, tempfile, time
+from typing import NamedTuple
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +25,14 @@ from .core import (CervixError, check_file, Scale, get_device, seed_everything, 
                             atomic_folder)
 
 # %% auto #0
-__all__ = ['HERLEV_CLASSES', 'HERLEV_COUNTS', 'SEVERITY_OF_CLASS', 'SEVERITY_NAMES', 'IMAGE_SUFFIXES', 'HERLEV_NC_MEDIAN',
-           'CELL_STYLES', 'PIPELINES', 'MaskPalette', 'decode_mask', 'CellStyle', 'synth_cell', 'encode_mask',
-           'write_synthetic_herlev', 'synthetic_herlev', 'herlev_index', 'read_cell', 'herlev_counts', 'herlev_source',
-           'cell_measures', 'square_resize', 'load_cells', 'TinyResNet', 'imagenet_weights_path', 'build_backbone',
-           'RegressionScore', 'Pipeline', 'Classifier', 'Regressor', 'RegressionConstraint', 'SeverityNet',
-           'make_model', 'augment', 'train_model', 'predict_outputs', 'severity_metrics', 'herlev_folds',
-           'cross_validate', 'integrated_gradients', 'region_share']
+__all__ = ['HERLEV_CLASSES', 'HERLEV_COUNTS', 'SEVERITY_OF_CLASS', 'SEVERITY_NAMES', 'IMAGE_SUFFIXES', 'MASK_PALETTES',
+           'HERLEV_NC_MEDIAN', 'CELL_STYLES', 'PIPELINES', 'MaskPalette', 'decode_mask', 'CellStyle', 'synth_cell',
+           'encode_mask', 'write_synthetic_herlev', 'synthetic_herlev', 'herlev_index', 'read_cell', 'herlev_counts',
+           'folder_has_masks', 'HerlevSource', 'herlev_source', 'require_masks', 'cell_measures', 'square_resize',
+           'load_cells', 'TinyResNet', 'imagenet_weights_path', 'build_backbone', 'RegressionScore', 'Pipeline',
+           'Classifier', 'Regressor', 'RegressionConstraint', 'SeverityNet', 'make_model', 'augment', 'train_model',
+           'predict_outputs', 'severity_metrics', 'herlev_folds', 'cross_validate', 'integrated_gradients',
+           'region_share', 'nucleus_shares']
 
 # %% ../nbs/01_herlev.ipynb #6b422622
 HERLEV_CLASSES = ('normal_superficiel', 'normal_intermediate', 'normal_columnar',
@@ -45,32 +47,62 @@ IMAGE_SUFFIXES = ('.bmp', '.jpg', '.jpeg', '.png', '.tif', '.tiff')
 
 @dataclass(frozen=True)
 class MaskPalette:
-    "Colours of a Herlev segmentation image `-d.bmp`: RGB triples per region."
-    nucleus:tuple = ((0, 0, 255),)      # every nucleus colour has blue = 255
+    "How a Herlev segmentation image `-d.bmp` marks nucleus, cytoplasm and background."
+    nucleus:tuple = ((0, 0, 255),)      # RGB colours of each region
     cytoplasm:tuple = ((255, 0, 0),)
     background:tuple = ((0, 0, 128),)
+    rule:str = 'colour'                 # 'colour': nearest colour; 'blue': nucleus = high blue
+    blue_min:int = 200                  # the 'blue' rule's threshold on the blue channel
+    tolerance:float = 80.0              # RGB distance to a colour, or a blend of two, to be read
+    max_unknown:float = 0.02            # share of pixels beyond `tolerance` taken as background
+
+# the palettes CERVIX_HERLEV_PALETTE names
+MASK_PALETTES = dict(synthetic=MaskPalette(), blue=MaskPalette(rule='blue'))
 
 # %% ../nbs/01_herlev.ipynb #bb0439f2
+def _nearest(rgb:np.ndarray, colours:list) -> tuple:
+    "(index of the nearest colour, distance to the nearest colour or blend of two) for each pixel."
+    c = np.asarray(colours, np.float32)
+    d = np.stack([np.linalg.norm(rgb - ci, axis=-1) for ci in c], -1)
+    near = d.min(-1)
+    for i in range(len(c)):  # an edge pixel of a lossy copy is a blend of two region colours
+        for j in range(i + 1, len(c)):
+            ab = c[j] - c[i]
+            t = np.clip(((rgb - c[i]) @ ab) / max(float(ab @ ab), 1e-6), 0, 1)
+            near = np.minimum(near, np.linalg.norm(rgb - (c[i] + t[..., None] * ab), axis=-1))
+    return d.argmin(-1), near
+
+def _unknown_colours(rgb:np.ndarray, far:np.ndarray) -> str:
+    "The five most frequent colours among the `far` pixels, with their counts."
+    vals, counts = np.unique(rgb[far].astype(np.int32) @ [65536, 256, 1], return_counts=True)
+    common = sorted(zip(vals, counts), key=lambda t: -t[1])[:5]
+    return ', '.join(f"({v >> 16}, {(v >> 8) & 255}, {v & 255}) x {c}" for v, c in common)
+
+# %% ../nbs/01_herlev.ipynb #e634ae68
 def decode_mask(mask:np.ndarray, # H x W x 3 uint8 segmentation image
                 palette:MaskPalette=MaskPalette(),
                 path='mask', # file name, for the error message
                ) -> tuple:
-    """Split a segmentation image into (nucleus, cytoplasm) boolean masks; colours outside `palette`
-    are an error."""
+    "(nucleus, cytoplasm) boolean masks of a segmentation image, read by `palette`'s rule."
     if mask.ndim != 3 or mask.shape[2] < 3:
         raise CervixError(path, f"segmentation image must be RGB, got shape {mask.shape}")
-    rgb = mask[..., :3].astype(np.int32)
-    code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    def _any(colours): return np.isin(code, [(r << 16) | (g << 8) | b for r, g, b in colours])
-    nucleus, cytoplasm = _any(palette.nucleus), _any(palette.cytoplasm)
-    background = _any(palette.background)
-    unknown = ~(nucleus | cytoplasm | background)
-    if unknown.any():
-        vals, counts = np.unique(code[unknown], return_counts=True)
-        common = sorted(zip(vals, counts), key=lambda t: -t[1])[:5]
-        top = ', '.join(f"({v >> 16}, {(v >> 8) & 255}, {v & 255}) x {c}" for v, c in common)
-        raise CervixError(path, f"{unknown.sum()} pixels of colours not in the palette: {top}; "
-                                "pass palette=MaskPalette(...) for this copy")
+    rgb = mask[..., :3].astype(np.float32)
+    p = palette
+    regions = ([] if p.rule == 'blue' else [p.nucleus]) + [p.cytoplasm, p.background]
+    colours = [c for r in regions for c in r]
+    region_of = np.repeat(np.arange(len(regions)), [len(r) for r in regions])
+    idx, dist = _nearest(rgb, colours)
+    region, far = region_of[idx], dist > p.tolerance
+    if p.rule == 'blue':
+        nucleus = mask[..., 2] >= p.blue_min
+        cytoplasm = ~nucleus & ~((region == 1) & ~far)  # all that is not nucleus nor background
+    else:
+        nucleus, cytoplasm = (region == 0) & ~far, (region == 1) & ~far
+        if far.mean() > p.max_unknown:
+            found = _unknown_colours(rgb, far)
+            raise CervixError(path, f"{int(far.sum())} pixels ({far.mean():.1%}) of colours far "
+                                    f"from the palette: {found}; for smear2005's rule (nucleus = "
+                                    "high blue) set CERVIX_HERLEV_PALETTE=blue")
     if not nucleus.any(): raise CervixError(path, 'segmentation image has no nucleus pixel')
     return nucleus, cytoplasm
 
@@ -222,8 +254,9 @@ def herlev_index(root, # a smear2005-layout folder: one sub-folder per class
             by_stem = {p.stem[:-2].lower(): p for p in files if is_mask(p)}
             for p in images:
                 if p.stem.lower() not in by_stem:
-                    raise CervixError(p, f"no segmentation image {p.stem}-d.bmp beside it "
-                                         "(use masks=False for a copy without masks)")
+                    raise CervixError(p, f"no segmentation image {p.stem}-d.bmp beside it (a "
+                                         "copy without them: CERVIX_HERLEV_MASKS=0, classification "
+                                         "only)")
             orphans = set(by_stem) - {p.stem.lower() for p in images}
             if orphans:
                 orphan = by_stem[sorted(orphans)[0]]
@@ -257,18 +290,58 @@ def herlev_counts(n_cells:int) -> tuple:
     "Cells per class for a set of `n_cells` in Herlev's proportions (at least 2 per class)."
     return tuple(max(2, round(n * n_cells / sum(HERLEV_COUNTS))) for n in HERLEV_COUNTS)
 
+# %% ../nbs/01_herlev.ipynb #6d932d95
+def folder_has_masks(root) -> bool:
+    "Whether a Herlev folder holds segmentation images (`*-d.*` files in its class folders)."
+    return any(p.stem.lower().endswith('-d') and p.suffix.lower() in IMAGE_SUFFIXES
+               for c in HERLEV_CLASSES if (Path(root)/c).is_dir() for p in (Path(root)/c).iterdir())
+
+# %% ../nbs/01_herlev.ipynb #21db55e5
+class HerlevSource(NamedTuple):
+    "The Herlev copy a run uses: folder, 'real' or 'synthetic', masks or not, and their palette."
+    root:Path
+    data:str
+    masks:bool
+    palette:MaskPalette
+    palette_name:str
+
+    def describe(self) -> str:
+        "One line saying what the copy holds and what follows from it."
+        masks = (f"segmentation images read with the '{self.palette_name}' palette" if self.masks
+                 else "no segmentation images: classification only (Fig. 3 skipped; "
+                      "§4.1 takes synthetic cells)")
+        return f"Herlev: {self.data} copy at {self.root}; {masks}"
+
 # %% ../nbs/01_herlev.ipynb #9efe194b
-def herlev_source(scale:Scale, seed:int=0) -> tuple:
-    """(Herlev folder, 'real' or 'synthetic'): the copy in `data_dir()/'herlev'` when there is one,
-    else the synthetic set at the scale's number of cells."""
+def herlev_source(scale:Scale, seed:int=0) -> HerlevSource:
+    "The copy in `data_dir()/'herlev'` when there is one, else the synthetic set; what it holds."
     real = data_dir()/'herlev'
-    if real.is_dir(): return real, 'real'
-    return synthetic_herlev(herlev_counts(scale.herlev_cells), seed), 'synthetic'
+    root, data = ((real, 'real') if real.is_dir() else
+                  (synthetic_herlev(herlev_counts(scale.herlev_cells), seed), 'synthetic'))
+    want = os.environ.get('CERVIX_HERLEV_MASKS', 'auto').strip().lower()
+    if want not in ('auto', '0', '1'):
+        raise CervixError('CERVIX_HERLEV_MASKS', f"must be auto, 0 or 1, got {want!r}")
+    name = os.environ.get('CERVIX_HERLEV_PALETTE', 'synthetic').strip().lower()
+    if name not in MASK_PALETTES:
+        known = ', '.join(MASK_PALETTES)
+        raise CervixError('CERVIX_HERLEV_PALETTE', f"unknown palette {name!r}: choose {known}")
+    masks = folder_has_masks(root) if want == 'auto' else want == '1'
+    return HerlevSource(root, data, masks, MASK_PALETTES[name], name)
+
+# %% ../nbs/01_herlev.ipynb #67da5bad
+def require_masks(index:pd.DataFrame) -> None:
+    "A clear error when `index` was read without segmentation images but masks are needed."
+    if 'mask' not in index or index['mask'].isna().any():
+        raise CervixError(Path(index.image.iloc[0]).parent.parent if len(index) else 'Herlev index',
+                          'these cells were read without segmentation images (masks=False); '
+                          'nucleus and cytoplasm masks cannot be made up: use a copy with its '
+                          '-d.bmp files')
 
 # %% ../nbs/01_herlev.ipynb #a95ea3c9
 def cell_measures(index:pd.DataFrame, palette:MaskPalette=MaskPalette()) -> pd.DataFrame:
     """Nucleus area N, cytoplasm area C and N/(N+C) of every cell of `index` (needs segmentation
     images)."""
+    require_masks(index)
     rows = []
     for r in tqdm(index.itertuples(), total=len(index), desc='measuring cells', mininterval=5):
         _, nuc, cyt = read_cell(r.image, r.mask, palette)
@@ -296,6 +369,7 @@ def load_cells(index:pd.DataFrame, size:int, masks:bool=True,
                palette:MaskPalette=MaskPalette()) -> dict:
     """Every cell of `index` as tensors: `x` (N,3,size,size) uint8, `nucleus` (N,size,size) bool or
     None, `severity` (N,) 1..5, `cls7`."""
+    if masks: require_masks(index)
     xs, nucs = [], []
     for r in tqdm(index.itertuples(), total=len(index), desc=f'cells at {size}px', mininterval=5):
         img, nuc, _ = read_cell(r.image, r.mask if masks else None, palette)
@@ -554,4 +628,13 @@ def region_share(attr:torch.Tensor, # (3,H,W) or (H,W) attribution map
     a = attr.abs().sum(0) if attr.ndim == 3 else attr.abs()
     tot = float(a.sum())
     if tot == 0: raise ValueError('attribution map is zero everywhere: no share can be computed')
+    if not region.bool().any(): raise ValueError('the region is empty: no share can be computed')
     return float(a[region.bool()].sum()) / tot
+
+# %% ../nbs/01_herlev.ipynb #280ebd48
+def nucleus_shares(attr:torch.Tensor, # (N,3,H,W) attributions of N cells
+                   nucleus:torch.Tensor, # (N,H,W) their nucleus masks
+                  ) -> tuple:
+    "(eq. 4's nucleus share of |A| per cell, the nucleus's share of the image area per cell)."
+    shares = np.array([region_share(a, n) for a, n in zip(attr, nucleus)])
+    return shares, nucleus.float().mean((1, 2)).numpy()

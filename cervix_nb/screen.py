@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from .core import CervixError, atomic_folder, get_device, versions
 from .herlev import Pipeline, RegressionConstraint
-from .wsi import (Slide, TileBlocks, TileRegions, default_workers, mag_grid, read_at,
-                           tile_batches)
+from .wsi import (BACKENDS, Slide, TileBlocks, TileRegions, default_workers, mag_grid,
+                           read_at, tile_batches)
 from .clinical import (BINARY_W_R, is_flat, load_checkpoint, sample_selection,
                                 secondary_boxes)
 from .localization import explain_tiles, locate
@@ -56,6 +56,7 @@ class ScreenSettings:
     workers:int|None=None # readers (None: every core but one); 0 reads in the calling process
     block:int|None=None # grid tiles per block side read as one region (None: auto; 0: tile by tile)
     scan_power:float|None=None # the scan's objective power, when the file does not state one
+    backend:str='auto' # slide reader: 'auto' (tiffslide, else OpenSlide), 'tiffslide', 'openslide'
     device:str|None=None # 'cpu', 'cuda', 'cuda:1'; None: CUDA when present
 
     def __post_init__(self):
@@ -68,7 +69,8 @@ class ScreenSettings:
                   (self.precision in ('auto', 'bf16', 'fp32'),
                    "precision must be 'auto', 'bf16' or 'fp32'"),
                   (self.readers in ('auto', 'process', 'thread'),
-                   "readers must be 'auto', 'process' or 'thread'")]
+                   "readers must be 'auto', 'process' or 'thread'"),
+                  (self.backend in BACKENDS, "backend must be 'auto', 'tiffslide' or 'openslide'")]
         for ok, why in checks:
             if not ok: raise CervixError('screening settings', f'{why} ({self!r})')
 
@@ -399,7 +401,7 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
     """Screen one slide: selection, scores, decision, explained top tiles; writes `SLIDE_OUTPUTS`;
     the report."""
     if not isinstance(slide, Slide):
-        with Slide(slide, magnification=settings.scan_power) as s:
+        with Slide(slide, settings.backend, settings.scan_power) as s:
             return screen_slide(s, model, pipeline, out, settings, slide_id, scorer, config)
     t0, sid = time.time(), safe_slide_id(slide_id or slide.path.stem)
     if scorer is not None and not isinstance(scorer, Scorer):

@@ -4,7 +4,8 @@
 
 # %% ../nbs/02_tiles.ipynb #06f07bd1
 from __future__ import annotations
-import hashlib, json, math, shutil, tempfile
+import hashlib, json, math, os, shutil, tempfile
+from typing import NamedTuple
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from tqdm import tqdm
 from fastcore.basics import patch
 
 from .core import CervixError, check_file, Scale, data_dir, atomic_folder
-from .herlev import HERLEV_CLASSES, MaskPalette, synth_cell, herlev_index, read_cell
+from .herlev import (HERLEV_CLASSES, MaskPalette, synth_cell, herlev_index, read_cell,
+                              herlev_counts, herlev_source, synthetic_herlev)
 from .wsi import Slide, area_downsample, tile_grid, write_slide
 
 # %% auto #0
@@ -27,7 +29,7 @@ __all__ = ['GLASS_OBJECT_RADIUS', 'GLASS_MAX_SIDE', 'TILE_SIDE_L0', 'TILE_SPLITS
            'synthetic_glass_slide', 'grey_levels', 'glass_stats', 'is_flat_white', 'background_tiles', 'cut_cell',
            'rotate_cell', 'paste_cell', 'largest_remainder', 'split_class_counts', 'assign_splits', 'plan_tile',
            'read_backgrounds', 'turn_background', 'paste_cells', 'tile_jobs', 'write_tile_set', 'read_manifest',
-           'read_boxes', 'TileDataset', 'load_tiles', 'synthetic_tiles', 'draw_boxes']
+           'read_boxes', 'TileDataset', 'load_tiles', 'TileCells', 'tile_cell_source', 'synthetic_tiles', 'draw_boxes']
 
 # %% ../nbs/02_tiles.ipynb #18aac0ee
 def coarse_sample(field:np.ndarray, # coarse 2-D field, one value per `step` level-0 px
@@ -425,7 +427,9 @@ def write_tile_set(root, # folder to create; must not exist
                    tile_counts:tuple, # tiles in (train, validation, test)
                    tile_size:int=TILE_SIDE_L0, # stored tile side, px, for TILE_SIDE_L0 level-0 px
                    seed:int=0, max_cells:int=15, margin:int=2,
-                   palette:MaskPalette=MaskPalette()) -> Path:
+                   palette:MaskPalette=MaskPalette(), # how the segmentation images are read
+                   cells_from:str='', # where the cells come from and why, recorded in TILESET.json
+                  ) -> Path:
     "The §4.1 tile set: max-severity labels, non-overlapping cut-out cells, one split per cell."
     root = Path(root)
     if root.exists(): raise CervixError(root, 'already exists; remove it or choose another folder')
@@ -460,7 +464,7 @@ def write_tile_set(root, # folder to create; must not exist
         record = dict(tile_counts=list(tile_counts), tile_size=tile_size,
                       tile_side_level0=TILE_SIDE_L0, seed=seed, max_cells=max_cells, margin=margin,
                       herlev=herlev_root.name, cells=len(index), slide=slide.path.name,
-                      backgrounds=len(backgrounds))
+                      backgrounds=len(backgrounds), cells_from=cells_from)
         (tmp/'TILESET.json').write_text(json.dumps(record, indent=1))
     return root
 
@@ -533,21 +537,44 @@ def load_tiles(root, split:str) -> dict:
     return dict(x=torch.stack(xs), severity=torch.tensor(ds.manifest.label.values),
                 tile_id=ds.manifest.tile_id.tolist())
 
+# %% ../nbs/02_tiles.ipynb #9d7df753
+class TileCells(NamedTuple):
+    "The Herlev folder whose cells §4.1 pastes, its data label, palette, and why it was chosen."
+    root:Path
+    data:str
+    palette:MaskPalette
+    note:str
+
+def tile_cell_source(scale:Scale, seed:int=0) -> TileCells:
+    "The copy in use (`herlev_source`) when it has segmentation images, else the synthetic set."
+    src = herlev_source(scale, seed)
+    choice = os.environ.get('CERVIX_TILE_CELLS', 'auto').strip().lower()
+    if choice not in ('auto', 'herlev', 'synthetic'):
+        raise CervixError('CERVIX_TILE_CELLS', f"must be auto, herlev or synthetic, got {choice!r}")
+    if choice == 'herlev' and not src.masks:
+        raise CervixError(src.root, 'CERVIX_TILE_CELLS=herlev: this copy has no segmentation '
+                                    'images to cut the cells out with')
+    if choice == 'synthetic' or not src.masks:
+        why = ('CERVIX_TILE_CELLS=synthetic' if choice == 'synthetic' else
+               f'the {src.data} Herlev copy has no segmentation images')
+        root = synthetic_herlev(herlev_counts(scale.herlev_cells), seed)
+        return TileCells(root, 'synthetic', MaskPalette(), f'synthetic cells ({why})')
+    return TileCells(src.root, src.data, src.palette, f'{src.data} Herlev cells')
+
 # %% ../nbs/02_tiles.ipynb #b630ba6d
 def synthetic_tiles(scale:Scale, # sets tile_size and tile_counts
-                    herlev_root, # the Herlev folder the cells come from
+                    cells:TileCells|None=None, # default: `tile_cell_source(scale, seed)`
                     seed:int=0) -> Path:
-    """The tile set of this scale under `data_dir()`, generated once per (Herlev folder, size,
-    counts, seed) from the synthetic glass slide."""
-    herlev_root = Path(herlev_root)
+    "The tile set of this scale under `data_dir()`, made once per cells, size, counts and seed."
+    cells = cells or tile_cell_source(scale, seed)
     counts = '-'.join(map(str, scale.tile_counts))
-    name = f"tiles-{herlev_root.name}-{scale.tile_size}px-{counts}-seed{seed}"
+    name = f"tiles-{Path(cells.root).name}-{scale.tile_size}px-{counts}-seed{seed}"
     root = data_dir()/'synthetic'/name
     if (root/'TILESET.json').exists(): return root
     with Slide(synthetic_glass_slide(glass_side(scale), seed)) as s:
         bg = background_tiles(s)
-        return write_tile_set(root, herlev_index(herlev_root), s, bg[bg.flat], scale.tile_counts,
-                              scale.tile_size, seed)
+        return write_tile_set(root, herlev_index(cells.root), s, bg[bg.flat], scale.tile_counts,
+                              scale.tile_size, seed, palette=cells.palette, cells_from=cells.note)
 
 # %% ../nbs/02_tiles.ipynb #2a7143a6
 # normal .. carcinoma in situ, in every figure

@@ -21,10 +21,11 @@ from tqdm import tqdm
 from .core import CervixError, atomic_path, check_file
 
 # %% auto #0
-__all__ = ['SLIDE_MPP', 'SLIDE_MAGNIFICATION', 'LEVEL_DOWNSAMPLE', 'NO_SCAN_POWER', 'pyramid_dimensions', 'area_downsample',
-           'aperio_description', 'tiff_compression', 'write_slide', 'open_backend', 'ome_mpp', 'Slide', 'read_plan',
-           'fit_tile', 'read_at', 'tile_grid', 'mag_grid', 'default_workers', 'TileRegions', 'TileBlocks',
-           'thread_batches', 'tile_batches']
+__all__ = ['SLIDE_MPP', 'SLIDE_MAGNIFICATION', 'LEVEL_DOWNSAMPLE', 'BACKENDS', 'SLIDE_SUFFIXES', 'NO_SCAN_POWER',
+           'pyramid_dimensions', 'area_downsample', 'aperio_description', 'tiff_compression', 'write_slide',
+           'openslide_installed', 'slide_suffixes', 'open_backend', 'ome_mpp', 'Slide', 'read_plan', 'fit_tile',
+           'read_at', 'tile_grid', 'mag_grid', 'default_workers', 'TileRegions', 'TileBlocks', 'thread_batches',
+           'tile_batches']
 
 # %% ../nbs/00b_wsi.ipynb #d0e274c3
 SLIDE_MPP = 0.25            # µm per level-0 pixel of our synthetic slides: a 40X scan
@@ -135,6 +136,23 @@ def write_slide(path, # destination: .svs (Aperio layout) or .tif/.tiff (generic
 def _why(e:Exception) -> str: return f'{e.__class__.__name__}: {e}'
 
 # %% ../nbs/00b_wsi.ipynb #ce1c3764
+BACKENDS = ('auto', 'tiffslide', 'openslide')
+SLIDE_SUFFIXES = dict(tiffslide=('.svs', '.tif', '.tiff', '.ndpi', '.scn', '.bif'),
+                      openslide=('.svs', '.tif', '.tiff', '.ndpi', '.scn', '.bif', '.vms', '.vmu',
+                                 '.mrxs', '.svslide'))
+
+def openslide_installed() -> bool:
+    "Whether OpenSlide can be imported here (openslide-python with its library)."
+    try: import openslide
+    except (ImportError, OSError): return False
+    return True
+
+def slide_suffixes(backend:str='auto') -> tuple:
+    "The file suffixes a backend opens ('auto': tiffslide's, and OpenSlide's where installed)."
+    if backend == 'auto': backend = 'openslide' if openslide_installed() else 'tiffslide'
+    return SLIDE_SUFFIXES[backend]
+
+# %% ../nbs/00b_wsi.ipynb #68771e37
 def open_backend(path:Path, # a slide file that exists
                  backend:str, # 'tiffslide' or 'openslide'
                 ):
@@ -174,12 +192,25 @@ NO_SCAN_POWER = ("the file gives neither objective power nor microns per pixel: 
 class Slide:
     "A whole-slide image opened once: level-0 coordinates, pyramid, pixel size and scan power."
     def __init__(self, path, # .svs, tiled TIFF, OME-TIFF, or what the backend reads
-                 backend:str='tiffslide', # 'tiffslide' or 'openslide'
+                 # 'auto' (tiffslide, else OpenSlide where installed), 'tiffslide' or 'openslide'
+                 backend:str='auto',
                  magnification:float|None=None, # the scan power when the file states none
                 ):
-        self.path, self.backend = check_file(path, 'slide'), backend
-        self.magnification = magnification
-        self._s = open_backend(self.path, backend)
+        self.path, self.magnification = check_file(path, 'slide'), magnification
+        if backend not in BACKENDS:
+            raise CervixError(backend, f"unknown slide backend: use {', '.join(BACKENDS)}")
+        tries = ['tiffslide', 'openslide'] if backend == 'auto' else [backend]
+        if backend == 'auto' and not openslide_installed(): tries = ['tiffslide']
+        failed = []
+        for b in tries:
+            try: self._open(b); return
+            except CervixError as e: failed.append(e.problem)
+        if len(failed) > 1: failed[1] = failed[1].replace('not a slide', 'nor')
+        raise CervixError(self.path, '; '.join(failed))
+
+    def _open(self, backend:str):
+        "Open the file with `backend` and read its metadata; a clear error if either fails."
+        self._s, self.backend = open_backend(self.path, backend), backend
         try: self._read_metadata()
         except Exception as e:  # a damaged file may open and fail only when its pages are read
             self._s.close()
@@ -234,9 +265,14 @@ def read_region(self:Slide, x:int, y:int, # top-left corner in level-0 pixels
         raise CervixError(self.path, f"region x={x} y={y} w={w} h={h} at level {level} "
                                      f"(downsample {ds:g}) leaves the slide ({W}x{H} at level 0)")
     xy, wh = (int(x), int(y)), (int(w), int(h))
-    if self.backend == 'tiffslide':
-        return self._s.read_region(xy, level, wh, as_array=True)[..., :3]
-    return np.asarray(self._s.read_region(xy, level, wh).convert('RGB'))
+    try:
+        if self.backend == 'tiffslide':
+            return self._s.read_region(xy, level, wh, as_array=True)[..., :3]
+        return np.asarray(self._s.read_region(xy, level, wh).convert('RGB'))
+    except Exception as e:  # a copy cut short, a corrupt tile
+        raise CervixError(self.path, f"cannot decode the region x={x} y={y} w={w} h={h} at level "
+                                     f"{level} ({_why(e)}): the file is cut short or damaged"
+                          ) from None
 
 # %% ../nbs/00b_wsi.ipynb #692dc14b
 @patch

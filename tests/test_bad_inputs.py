@@ -147,3 +147,27 @@ def test_output_folder_that_cannot_be_written(tmp_path):
 def test_nan_or_infinite_values_reaching_the_metrics():
     fails(lambda: binary_metrics([0, 1, 1], [0.1, float('nan'), 0.9]), 'tile scores contain NaN or infinite values')
     fails(lambda: binary_metrics([0, 1, 1], [0.1, float('inf'), 0.9]), 'tile scores contain NaN or infinite values')
+
+
+def test_slide_cut_short_in_screen_and_cohort(tmp_path):
+    "A copy of a slide cut short: one line naming the file and the region; nothing written; in a cohort, that slide failed."
+    import subprocess, sys
+    from cervix_nb.clinical import SmearScene
+    from cervix_nb.cli import screen_cohort
+    rc = RegressionConstraint((0, 1)); seed_everything(0)
+    ck = save_checkpoint(tmp_path/'m.pt', make_tile_model(rc, get_scale('quick')), rc, 'tiny_resnet', 64, 10)
+    (tmp_path/'slides').mkdir()
+    good = write_slide(tmp_path/'slides'/'good.svs', SmearScene(2048, 2048, seed=1, abnormal_share=0.3).render, 2048, 2048)
+    data = good.read_bytes(); cut = tmp_path/'slides'/'cut.svs'; cut.write_bytes(data[:len(data) * 6 // 10])
+    opts = ['--device', 'cpu', '--workers', '0', '--top', '2', '--ig_steps', '2']
+    r = subprocess.run([str(Path(sys.executable).parent/'cervix-screen'), str(cut), '--model', str(ck),
+                        '--out', str(tmp_path/'out'), *opts], capture_output=True, text=True)
+    assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    said = [l for l in r.stderr.splitlines() if l.strip() and '%|' not in l]   # progress bars aside
+    assert len(said) == 1, r.stderr                                                # one line
+    assert 'cut.svs: cannot decode the region' in said[0] and 'cut short or damaged' in said[0]
+    assert not (tmp_path/'out').exists() or not any((tmp_path/'out').iterdir())   # nothing written
+    df = screen_cohort(tmp_path/'slides', ck, tmp_path/'cohort', n_workers=1, progress=False,
+                       given=dict(top=2, ig_steps=2, device='cpu')).set_index('slide_id')
+    assert df.status.to_dict() == {'cut': 'failed', 'good': 'done'}, df.error.to_dict()
+    assert 'cut.svs: cannot decode the region' in df.error['cut']
