@@ -37,3 +37,23 @@ def test_screen_speed_writes_json(tmp_path):
     assert all(row['peak_host_mb'] > 0 for row in e2e)
     assert [row['setting'] for row in res['integrated_gradients']][0].startswith('captum default')
     assert 'end to end (thread readers, tile reads)' in r.stdout and 'written:' in r.stdout
+
+
+def test_gpu_suite_tiny_on_cpu(tmp_path):
+    "Every step of the GPU suite at toy sizes on the CPU: the command the device runs, checked before any device time."
+    import os
+    out = tmp_path/'suite.json'
+    r = subprocess.run([sys.executable, str(ROOT/'bench'/'gpu_suite.py'), '--tiny', '--device', 'cpu', '--out', str(out)],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, 'CERVIX_DATA': str(tmp_path)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert [(e['readers'], e['reads']) for e in res['end_to_end']] == [(a, b) for a in ('process', 'thread')
+                                                                       for b in ('block', 'tile')]
+    assert all(e['selected_tiles_per_s'] > 0 for e in res['end_to_end'])
+    b = res['breakdown']
+    assert b['read_decode_tiles_per_s'] > 0 and b['host_to_device_tiles_per_s'] > 0 and b['model_tiles_per_s'] > 0
+    assert res['trained_ig']['ig'][0]['setting'].startswith('captum default') and res['trained_ig']['tiles'] > 0
+    assert res['precision'] == {'skipped': 'bf16 runs on CUDA only'}
+    s3 = res['section3']
+    assert [row['pipeline'] for row in s3['table']] == ['classifier', 'regressor', 'regression constraint']
+    assert 'written:' in r.stdout and 'end to end' in r.stdout
