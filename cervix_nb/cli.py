@@ -26,9 +26,8 @@ __all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'screening_model', 'provenance', 'one_l
 
 # %% ../nbs/07_cli.ipynb #dc4c3bce
 NO_MODEL = ("no model given: pass --model PATH to a tile-classifier checkpoint. To train one, run "
-            """`cervix-reproduce --sections 05_clinical` (it writes tile_classifier.pt in the run
-            folder's """
-            "05_clinical/); nothing is downloaded.")
+            "`cervix-reproduce --sections 05_clinical` (it writes tile_classifier.pt in the run "
+            "folder's 05_clinical/); nothing is downloaded.")
 
 def screening_model(path) -> tuple:
     """(model, pipeline, metadata) of the checkpoint at `path`; a clear error when none is given or
