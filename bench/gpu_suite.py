@@ -17,16 +17,15 @@
 
     bash bench/gpu_suite.sh            # installs the carried wheels (.whl/), then this script; JSON under $OUT
 """
-import argparse, json, math, os, sys, time
+import argparse, json, os, sys, time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screen_speed import PeakMemory, bench_slide, end_to_end, ig_bench, model_only, sync  # noqa: E402
+from screen_speed import bench_slide, end_to_end, ig_bench, model_only, sync  # noqa: E402
 
 from cervix_nb.core import atomic_write, get_device, get_scale, seed_everything, versions  # noqa: E402
 from cervix_nb.herlev import (PIPELINES, RegressionConstraint, SeverityNet, cross_validate,  # noqa: E402
