@@ -15,7 +15,7 @@ from dask.distributed import Client, KilledWorker, LocalCluster, as_completed, g
 from fastcore.script import call_parse, store_true
 
 from .core import CervixError, atomic_write, get_device, reproduce
-from .wsi import Slide, slide_suffixes
+from .wsi import slide_suffixes
 from .screen import (REVIEW_TILES, prepare_scorer, safe_slide_id, screen_settings,
                               screen_slide, screening_checkpoint)
 
@@ -66,10 +66,9 @@ def screen_one(slide, # the slide file
                # output folder (the slide's go to out/<slide id>/) and the `ScreenSettings`
                out, settings,
                slide_id:str|None=None, scorer=None, config:dict|None=None) -> dict:
-    "Screen one slide into `out/<slide id>/`; returns the report."
-    with Slide(slide, settings.backend, settings.scan_power) as s:
-        sid = safe_slide_id(slide_id or s.path.stem)
-        return screen_slide(s, loaded[0], loaded[1], Path(out)/sid, settings, sid, scorer, config)
+    "Screen one slide into `out/<slide id>/` (`screen_slide` opens it once); returns the report."
+    sid = safe_slide_id(slide_id or Path(slide).stem)
+    return screen_slide(slide, loaded[0], loaded[1], Path(out)/sid, settings, sid, scorer, config)
 
 # %% ../nbs/07_cli.ipynb #c7e84ceb
 def summary_line(rep:dict) -> str:
