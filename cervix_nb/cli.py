@@ -9,18 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-import torch
-import dask
-from dask.distributed import Client, KilledWorker, LocalCluster, as_completed, get_worker
 from fastcore.script import call_parse, store_true
 
-from .core import CervixError, atomic_write, get_device, reproduce
-from .wsi import slide_suffixes
-from .screen import (REVIEW_TILES, prepare_scorer, safe_slide_id, screen_settings,
-                              screen_slide, screening_checkpoint)
+from .core import CervixError, atomic_write, check_file, get_device, reproduce
 
 # %% auto #0
-__all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'screening_model', 'provenance', 'one_line', 'quiet_readers', 'screen_one',
+__all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'model_file', 'screening_model', 'provenance', 'one_line', 'quiet_readers', 'screen_one',
            'summary_line', 'cervix_screen', 'cohort_slides', 'worker_death_message', 'screen_cohort', 'cervix_cohort',
            'cervix_reproduce']
 
@@ -29,11 +23,16 @@ NO_MODEL = ("no model given: pass --model PATH to a tile-classifier checkpoint. 
             "`cervix-reproduce --sections 05_clinical` (it writes tile_classifier.pt in the run "
             "folder's 05_clinical/); nothing is downloaded.")
 
+def model_file(path) -> Path:
+    "The checkpoint file a command was given, checked before anything heavy is imported."
+    if not path: raise CervixError('--model', NO_MODEL)
+    return check_file(path, 'checkpoint')
+
 def screening_model(path) -> tuple:
     """(model, pipeline, metadata) of the checkpoint at `path`; a clear error when none is given or
     it does not fit."""
-    if not path: raise CervixError('--model', NO_MODEL)
-    return screening_checkpoint(path)
+    from cervix_nb.screen import screening_checkpoint
+    return screening_checkpoint(model_file(path))
 
 # %% ../nbs/07_cli.ipynb #269aceb1
 def provenance(path, meta:dict) -> dict:
@@ -67,6 +66,7 @@ def screen_one(slide, # the slide file
                out, settings,
                slide_id:str|None=None, scorer=None, config:dict|None=None) -> dict:
     "Screen one slide into `out/<slide id>/` (`screen_slide` opens it once); returns the report."
+    from cervix_nb.screen import safe_slide_id, screen_slide
     sid = safe_slide_id(slide_id or Path(slide).stem)
     return screen_slide(slide, loaded[0], loaded[1], Path(out)/sid, settings, sid, scorer, config)
 
@@ -89,8 +89,8 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
                   threshold:float=None,
                   # flagged tiles that make a slide abnormal (default: the checkpoint's, else 30)
                   n_tiles:int=None,
-                  # tiles shown for review, explained with Integrated Gradients
-                  top:int=REVIEW_TILES,
+                  # tiles shown for review, explained with Integrated Gradients (default 22)
+                  top:int=None,
                   ig_steps:int=16, # Integrated Gradients steps
                   batch_size:int=64, # tiles per model call
                   workers:int=None, # readers (default: every core but one); 0 reads in this process
@@ -105,6 +105,8 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
     report.json."""
     quiet_readers()
     try:
+        check_file(slide, 'slide'); model_file(model)  # before the heavy imports
+        from cervix_nb.screen import screen_settings
         loaded = screening_model(model)
         settings = screen_settings(loaded[2], tile_threshold=threshold, n_tiles=n_tiles, top=top,
                                    ig_steps=ig_steps, batch_size=batch_size, workers=workers,
@@ -137,6 +139,8 @@ def cohort_slides(slides, backend:str='auto') -> pd.DataFrame:
     errors otherwise."""
     src = Path(slides)
     if not src.exists(): raise CervixError(src, 'slides folder or table not found')
+    from cervix_nb.screen import safe_slide_id
+    from cervix_nb.wsi import slide_suffixes
     if src.is_dir():
         suffixes = slide_suffixes(backend)
         paths = sorted(p for p in src.iterdir() if p.suffix.lower() in suffixes and p.is_file())
@@ -166,12 +170,15 @@ def _worker_model(path:str, mtime:float) -> tuple:
 def _worker_scorer(path:str, mtime:float, device:str, precision:str, compile:bool):
     """A cohort worker's scoring copy of the checkpoint's model, prepared (and compiled) once for
     all its slides."""
+    from cervix_nb.screen import prepare_scorer
     return prepare_scorer(_worker_model(path, mtime)[0], device, precision, compile)
 
 # %% ../nbs/07_cli.ipynb #e1140305
 def _worker_device(device:str|None) -> str|None:
     """The device of this Dask worker: the one asked, else GPU (worker number mod GPUs) when there
     are GPUs."""
+    import torch
+    from dask.distributed import get_worker
     if device is not None or not torch.cuda.is_available(): return device
     try: name = get_worker().name
     except ValueError: name = 0  # not on a Dask worker
@@ -188,6 +195,7 @@ def _summary_row(rep:dict, path:str, seconds:float) -> dict:
 def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict) -> dict:
     """One cohort slide, run on a Dask worker: its cohort.csv row (a slide's own error is recorded,
     not raised)."""
+    from cervix_nb.screen import screen_settings
     t0, key = time.time(), (str(model), os.path.getmtime(model))
     loaded = _worker_model(*key)
     st = screen_settings(loaded[2], **{**given, 'device': _worker_device(given.get('device'))})
@@ -214,7 +222,7 @@ def _done_row(r, out:Path) -> dict:
     return _summary_row(rep, r.path, rep['seconds']['total'])
 
 # %% ../nbs/07_cli.ipynb #2df001ef
-def worker_death_message(e:KilledWorker) -> str:
+def worker_death_message(e:Exception) -> str:
     "The cohort summary's error for a slide whose Dask worker died every time it was screened."
     return ("the Dask worker screening this slide died each time it was tried (killed: out of "
             "memory, or a crash while reading the slide); the other slides went on. "
@@ -229,6 +237,8 @@ def _failed(r, error:str) -> dict:
 def _run_on_dask(todo:list, rows:dict, out:Path, model:str, given:dict, scheduler, n_workers:int,
                  retries:int, progress:bool):
     "Screen the `todo` slides on Dask, updating `rows` and cohort.csv as each finishes."
+    import dask
+    from dask.distributed import Client, KilledWorker, LocalCluster, as_completed
     # readers need non-daemon workers; a worker holds one slide at a time (none waits in the
     # queue of a worker that dies)
     conf = {'distributed.worker.daemon': False, 'distributed.scheduler.worker-saturation': 1.0}
@@ -264,6 +274,7 @@ def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int
                   progress:bool=True) -> pd.DataFrame:
     """Screen every slide of `slides` on Dask into `out/<slide id>/`, resuming and recording
     failures."""
+    from cervix_nb.screen import screen_settings
     table, out = cohort_slides(slides, (given or {}).get('backend', 'auto')), Path(out)
     # a bad checkpoint or option fails here, once
     screen_settings(screening_model(model)[2], **(given or {}))
@@ -293,13 +304,18 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
                   n_workers:int=None, # LocalCluster workers (default: one per GPU, else 2)
                   # count rule (default: the checkpoint's, else 0.1, 30)
                   threshold:float=None, n_tiles:int=None,
-                  top:int=REVIEW_TILES, ig_steps:int=16, batch_size:int=64,
+                  top:int=None, ig_steps:int=16, batch_size:int=64,
                   workers:int=0, # readers per slide inside each Dask worker
                   compile:store_true=False, magnification:float=None,
                   backend:str='auto'): # slide reader: 'auto', 'tiffslide' or 'openslide'
     """Screen a cohort on Dask: one task per slide, resuming a stopped run, failures recorded;
     writes cohort.csv."""
     quiet_readers()
+    try:  # the files first, before the heavy imports
+        model_file(model)
+        if not Path(slides).exists(): raise CervixError(slides, 'slides folder or table not found')
+    except CervixError as e: _fail('cervix-cohort', e)
+    import torch
     n = n_workers or (torch.cuda.device_count() or 2)
     given = dict(tile_threshold=threshold, n_tiles=n_tiles, top=top, ig_steps=ig_steps,
                  batch_size=batch_size, workers=workers, compile=compile or None,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 # %% auto #0
 __all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'README_MARKERS', 'CervixError', 'check_file', 'Scale',
@@ -131,6 +130,7 @@ def get_device(want:str|None=None, # 'cpu', 'cuda', 'cuda:1'...; default $CERVIX
               ) -> torch.device:
     """The torch device to compute on: `want`, else `CERVIX_DEVICE`, else CUDA when available, else
     CPU."""
+    import torch
     want = want or os.environ.get('CERVIX_DEVICE')
     if not want: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dev = torch.device(want)
@@ -144,6 +144,7 @@ def seed_everything(seed:int=0, # one seed for Python, NumPy and torch (CPU and 
                     deterministic:bool=True, # also make cuDNN pick deterministic kernels
                    ) -> np.random.Generator:
     "Seed every generator a run uses and return a NumPy `Generator` seeded the same way."
+    import torch
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # seeds CUDA too
@@ -279,6 +280,7 @@ def section_notebooks(nbs=None, # folder of notebooks; default: the project's nb
 def skip_flags(scale:str|Scale) -> list:
     """Cell flags left out at `scale`: `slow` and `gpu` at quick scale; at paper scale `gpu` without
     CUDA."""
+    import torch
     if get_scale(scale).name == 'quick': return ['slow', 'gpu']
     return [] if torch.cuda.is_available() else ['gpu']
 
@@ -309,7 +311,7 @@ def run_notebook(src, # notebook to execute
 # %% ../nbs/00_core.ipynb #15962846
 def versions() -> dict:
     "Versions that decide a result, as plain strings (a checkpoint must stay weights_only-safe)."
-    import captum, sklearn, torchvision
+    import captum, sklearn, torch, torchvision
     from cervix_nb import __version__
     return dict(cervix_nb=str(__version__), python=platform.python_version(),
                 torch=str(torch.__version__), torchvision=str(torchvision.__version__),
@@ -319,6 +321,7 @@ def versions() -> dict:
 # %% ../nbs/00_core.ipynb #5e7ff6f9
 def environment() -> dict:
     "Versions and hardware of this run, for the run record."
+    import torch
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     return dict(**versions(), device=str(get_device()), gpu=gpu, cpus=os.cpu_count(),
                 platform=platform.platform())

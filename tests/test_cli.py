@@ -147,3 +147,19 @@ def test_cohort_slide_that_keeps_killing_its_worker_is_reported(cohort, tmp_path
     assert df.error['S1'].startswith('the Dask worker screening this slide died each time it was tried') and 'screen-S1-' in df.error['S1']
     out = tmp_path/'cohort'
     assert sorted(q.name for q in out.iterdir()) == ['S0', 'S2', 'cohort.csv']
+
+
+def test_argument_errors_come_before_the_heavy_imports(tmp_path):
+    "A wrong path or a missing --model is answered in under 2 s: torch, Dask and the readers are not loaded yet."
+    ck = tmp_path/'model.pt'; ck.write_bytes(b'x')
+    for cmd, args, msg in [('cervix-screen', [tmp_path/'none.svs', '--model', ck], 'none.svs: slide not found'),
+                           ('cervix-screen', [ck], 'no model given'),
+                           ('cervix-screen', [ck, '--model', tmp_path/'m.pt'], 'm.pt: checkpoint not found'),
+                           ('cervix-cohort', [tmp_path/'none', '--model', ck], 'slides folder or table not found'),
+                           ('cervix-screen', [ck, '--n_tiles', 'many'], 'invalid int value')]:
+        t0 = time.perf_counter(); r = _run(cmd, *args); took = time.perf_counter() - t0
+        assert r.returncode != 0 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
+        assert took < 2, f'{cmd} {args}: {took:.1f} s to an argument error'
+    r = subprocess.run([sys.executable, '-c', 'import sys, cervix_nb.cli; print(sorted({"torch", "dask", "tiffslide"} & set(sys.modules)))'],
+                       capture_output=True, text=True)
+    assert r.stdout.strip() == '[]', r.stdout + r.stderr
