@@ -288,6 +288,8 @@ def skip_flags(scale:str|Scale) -> list:
 def run_notebook(src, # notebook to execute
                  dest, # where the executed copy is saved
                  skip:list=('slow', 'gpu'), # cells carrying one of these flags are not run
+                 # print each cell's number and the time so far, and let its output through
+                 progress:bool=False,
                 ) -> None:
     """Execute `src` in its folder as `nbdev_test` does (also skipping `#| eval: false` and export
     cells) and save it to `dest`."""
@@ -302,9 +304,17 @@ def run_notebook(src, # notebook to execute
         direc = getattr(cell, 'directives_', {}) or {}
         if direc.get('eval:', [''])[0].lower() == 'false': return True
         return bool(set(skip) & set(direc))
+    todo, t0 = sum(not _skip(c) for c in nb.cells), time.time()
+    def _announce(cell):
+        if _skip(cell): return True
+        _announce.k = getattr(_announce, 'k', 0) + 1
+        mins, secs = divmod(int(time.time() - t0), 60)
+        if progress: print(f'  {src.stem}: cell {_announce.k}/{todo}, {mins}:{secs:02d}', flush=True)
+        return False
     shell = CaptureShell(src)
     try:
-        with working_directory(src.parent): shell.run_all(nb, exc_stop=True, preproc=_skip)
+        with working_directory(src.parent):
+            shell.run_all(nb, exc_stop=True, preproc=_announce, verbose=progress)
     finally:
         with atomic_path(dest) as tmp: write_nb(nb, tmp)
 
@@ -367,17 +377,23 @@ def readme_results(text:str, # the README's text, holding both markers
 # %% ../nbs/00_core.ipynb #238ce43c
 def run_section(nb:Path, sec_dir:Path, # the notebook, and its folder in the run
                 scale:Scale, skip:list, # cells flagged with any of `skip` are not run
+                echo:bool=True, # also show its progress and output here as it runs (always logged)
                ) -> dict:
     "Run one section notebook in its own process into `sec_dir`: its status and seconds."
     sec_dir.mkdir(exist_ok=True)
     env = {**os.environ, 'CERVIX_SCALE': scale.name, 'CERVIX_OUT': str(sec_dir),
            'PYTHONUNBUFFERED': '1'}
     code = ('import sys; from cervix_nb.core import run_notebook; '
-            'run_notebook(sys.argv[1], sys.argv[2], sys.argv[3].split())')
+            'run_notebook(sys.argv[1], sys.argv[2], sys.argv[3].split(), progress=True)')
     t0 = time.time()
-    with open(sec_dir/'run.log', 'w') as log:
-        args = [sys.executable, '-c', code, str(nb), str(sec_dir/nb.name), ' '.join(skip)]
-        rc = subprocess.call(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    args = [sys.executable, '-c', code, str(nb), str(sec_dir/nb.name), ' '.join(skip)]
+    with open(sec_dir/'run.log', 'wb') as log:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # chunks, not lines: progress bars redraw their line with '\r'
+        for chunk in iter(lambda: proc.stdout.read1(65536), b''):
+            log.write(chunk)
+            if echo: sys.stdout.write(chunk.decode(errors='replace')); sys.stdout.flush()
+        rc = proc.wait()
     return dict(section=nb.stem, status='ok' if rc == 0 else 'failed', seconds=time.time() - t0)
 
 # %% ../nbs/00_core.ipynb #503c3f24
@@ -395,6 +411,7 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
               only:list|None=None, # notebook names (e.g. '01_herlev') to run; default all sections
               nbs=None, # notebook folder; default the project's nbs/
               readme=None, # a README whose results table a complete, successful run rewrites
+              echo:bool=True, # show each section's cells and output as they run
              ) -> Path:
     "Run every section notebook at `scale` into one run folder, write the summary; the folder."
     scale, notebooks = get_scale(scale), section_notebooks(nbs)
@@ -410,9 +427,10 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
     print(f"cervix_nb: {len(notebooks)} section(s) at {scale.name} scale into {run_dir} "
           f"(skipping cells flagged {skip or 'nothing'})", flush=True)
     for i, nb in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {nb.name} ...", end=' ', flush=True)
-        runs.append(run_section(nb, run_dir/nb.stem, scale, skip))
-        print(f"{runs[-1]['status']} in {runs[-1]['seconds']:.0f} s", flush=True)
+        print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
+        runs.append(run_section(nb, run_dir/nb.stem, scale, skip, echo))
+        print(f"[{i}/{len(notebooks)}] {nb.name} {runs[-1]['status']} in "
+              f"{runs[-1]['seconds']:.0f} s", flush=True)
         if runs[-1]['status'] != 'ok':
             print((run_dir/nb.stem/'run.log').read_text()[-3000:], file=sys.stderr)
     results = collect_results(run_dir)
