@@ -4,8 +4,9 @@
 
 # %% ../nbs/05_clinical.ipynb #929ec8f2
 from __future__ import annotations
-import json, math, time, warnings
+import json, math, os, time, warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,24 +29,26 @@ from tqdm import tqdm
 
 from fastcore.basics import patch
 
-from .core import (CervixError, check_file, Scale, get_device, seed_everything,
+from .core import (CervixError, check_file, Scale, data_dir, get_device, seed_everything,
                             atomic_path, atomic_write, versions)
 from .wsi import Slide, mag_grid, read_at, write_slide
-from .herlev import (HERLEV_CLASSES, SEVERITY_OF_CLASS, synth_cell, TinyResNet,
-                              imagenet_weights_path, Pipeline, Classifier, RegressionConstraint,
-                              SeverityNet, train_model)
+from .herlev import (HERLEV_CLASSES, SEVERITY_OF_CLASS, SYNTHETIC_VERSION, synth_cell,
+                              TinyResNet, imagenet_state, Pipeline, Classifier,
+                              RegressionConstraint, SeverityNet, train_model)
 from .tiles import GlassSpec, GlassScene, grey_levels
 from .baselines import build_tile_backbone, make_tile_model
 from .localization import candidate_boxes
 
 # %% auto #0
-__all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'CHECKPOINT_FORMAT', 'TILE_HEADS',
-           'stain_matrix', 'SmearScene', 'points_geojson', 'read_points', 'write_cohort', 'is_flat', 'largest_cluster',
-           'select_tiles', 'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'points_per_tile', 'tile_table',
-           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'oversample',
-           'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'secondary_boxes', 'boxes_hit_points',
-           'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect', 'match_detections',
-           'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
+__all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'SLIDES_TABLE', 'TILE_COLUMNS', 'STAIN_NORMALIZERS',
+           'BINARY_W_R', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'SmearScene', 'points_geojson',
+           'read_points', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide', 'SlidesSource',
+           'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection',
+           'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles',
+           'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'stain_reference',
+           'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'secondary_boxes',
+           'boxes_hit_points', 'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect',
+           'match_detections', 'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -239,7 +242,7 @@ def write_cohort(root, # folder to fill (created); an existing slide of the same
                  stain:float=1.0,
                 ) -> pd.DataFrame:
     """Generate a synthetic cohort of normal and abnormal smear slides with annotations and ground
-    truth; returns the slides table."""
+    truth; returns its slides table (`read_slides_table`)."""
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -269,7 +272,123 @@ def write_cohort(root, # folder to fill (created); an existing slide of the same
                              split='test' if k in test_idx else 'train', annotations=ann))
     table = pd.DataFrame(rows, columns=SLIDE_COLUMNS)
     atomic_write(root/'slides.csv', table.to_csv(index=False))
-    return table
+    return read_slides_table(root/'slides.csv', training=False)
+
+# %% ../nbs/05_clinical.ipynb #c14554f5
+SLIDE_LABELS = ('normal', 'abnormal')
+# train: the tile classifier learns from it; val: the count rule is chosen on it; test: held out
+SLIDE_SPLITS = ('train', 'val', 'test')
+
+def safe_slide_id(slide_id) -> str:
+    "`slide_id` when it can name a folder inside an output folder; else a clear error."
+    s = str(slide_id)
+    bad = any(c in s for c in '/\\\0') or s.startswith('.') or s != s.strip()
+    if not s or bad:
+        raise CervixError(s or '<empty>', 'a slide id must be a plain name (no path separators, '
+                                          'no leading dot, no surrounding spaces): it names the '
+                                          'output folder')
+    return s
+
+# %% ../nbs/05_clinical.ipynb #3588996a
+def _table_values(t:pd.DataFrame, src:Path) -> pd.DataFrame:
+    "The table's labels and splits in lower case, checked against `SLIDE_LABELS` and `SLIDE_SPLITS`."
+    t = t.assign(label=t.label.astype(str).str.strip().str.lower(),
+                 split=t.split.astype(str).str.strip().str.lower())
+    for col, allowed in (('label', SLIDE_LABELS), ('split', SLIDE_SPLITS)):
+        wrong = t[~t[col].isin(allowed)]
+        if len(wrong):
+            r = wrong.iloc[0]
+            raise CervixError(src, f"slide {r.slide_id!r}: {col} {r[col]!r} is not one of "
+                                   f"{', '.join(allowed)}")
+    dup = t.slide_id[t.slide_id.duplicated()].unique()
+    if len(dup): raise CervixError(src, f'slide id(s) {list(dup)[:5]} appear more than once')
+    for s in t.slide_id:
+        try: safe_slide_id(s)
+        except CervixError: raise CervixError(src, f'slide id {s!r} is not a plain name') from None
+    return t
+
+# %% ../nbs/05_clinical.ipynb #5db4825a
+def _table_files(t:pd.DataFrame, src:Path) -> pd.DataFrame:
+    "The table's slide and annotation paths made absolute (relative to the table), each checked."
+    root = src.parent
+    t = t.assign(path=[str((root/p).resolve()) for p in t.path],
+                 annotations=[str((root/a).resolve()) if a else '' for a in t.annotations])
+    for r in t.itertuples():
+        if not Path(r.path).is_file():
+            raise CervixError(src, f'slide {r.slide_id!r}: slide file {r.path} not found')
+        if r.annotations and not Path(r.annotations).is_file():
+            raise CervixError(src, f'slide {r.slide_id!r}: annotations {r.annotations} not found')
+        if r.label == 'abnormal' and r.split == 'train' and not r.annotations:
+            raise CervixError(src, f'slide {r.slide_id!r}: an abnormal training slide needs '
+                                   'annotations (a GeoJSON of points on abnormal cells): its '
+                                   'annotated tiles are the abnormal training tiles')
+    return t
+
+# %% ../nbs/05_clinical.ipynb #7ccabd6a
+def read_slides_table(path,
+                      training:bool=True, # also require train slides of both labels
+                     ) -> pd.DataFrame:
+    """A slides table, checked: slide_id, path and annotations (absolute), label, split,
+    magnification (NaN: the file's own)."""
+    src = check_file(path, 'slides table')
+    try: t = pd.read_csv(src, dtype={'slide_id': str, 'path': str, 'annotations': str})
+    except Exception as e:
+        raise CervixError(src, f'not a readable CSV table ({e.__class__.__name__}: {e})') from None
+    need = ['slide_id', 'path', 'label', 'split']
+    missing = [c for c in need if c not in t.columns]
+    if missing:
+        raise CervixError(src, f"slides table lacks column(s) {missing}; it needs "
+                               f"{', '.join(need)} (annotations, magnification optional)")
+    if t.empty: raise CervixError(src, 'slides table lists no slide')
+    if 'annotations' not in t: t['annotations'] = ''
+    if 'magnification' not in t: t['magnification'] = np.nan
+    t['annotations'] = t.annotations.fillna('').astype(str).str.strip()
+    mag = pd.to_numeric(t.magnification, errors='coerce')
+    if (t.magnification.notna() & ~(mag > 0)).any():
+        r = t[t.magnification.notna() & ~(mag > 0)].iloc[0]
+        raise CervixError(src, f"slide {r.slide_id!r}: magnification {r.magnification!r} is not "
+                               "a positive number")
+    t = _table_files(_table_values(t.assign(magnification=mag), src), src)
+    no_train = [c for c in SLIDE_LABELS if not ((t.label == c) & (t.split == 'train')).any()]
+    if training and no_train: raise CervixError(src, f'no {no_train[0]} slide in the train split')
+    return t[list(SLIDE_COLUMNS) + ['magnification']].reset_index(drop=True)
+
+# %% ../nbs/05_clinical.ipynb #00da2643
+def open_slide(slide) -> Slide:
+    """A slides-table row opened (with its `magnification` when the file states no scan power), or
+    a slide file."""
+    if isinstance(slide, (str, Path)): return Slide(slide)
+    mag = getattr(slide, 'magnification', None)
+    return Slide(slide.path, magnification=None if mag is None or pd.isna(mag) else float(mag))
+
+# %% ../nbs/05_clinical.ipynb #2df31b3d
+SLIDES_TABLE = 'CERVIX_SLIDES'  # environment variable: a slides table to use instead of data/slides/
+
+class SlidesSource(NamedTuple):
+    "Where §5's slides come from, said once and used by every cell."
+    table:pd.DataFrame # `read_slides_table`: absolute paths, label, split, annotations
+    data:str # 'real' (a user's slides table) or 'synthetic'
+    truth:bool # per-cell ground truth beside each slide (<slide>.cells.csv / .cells.png)
+    origin:str # one line: where the slides come from
+
+def slides_table_path() -> Path|None:
+    "The user's slides table: `$CERVIX_SLIDES`, else data/slides/slides.csv when it exists."
+    if os.environ.get(SLIDES_TABLE): return Path(os.environ[SLIDES_TABLE])
+    p = data_dir()/'slides'/'slides.csv'
+    return p if p.exists() else None
+
+# %% ../nbs/05_clinical.ipynb #c45767e1
+def slides_source(scale:Scale, seed:int=0) -> SlidesSource:
+    """The user's slides table when there is one, else §5's synthetic cohort of `scale` (generated
+    once)."""
+    real = slides_table_path()
+    if real is not None:
+        t = read_slides_table(real)
+        counts = ', '.join(f'{k} {v}' for k, v in t.split.value_counts().items())
+        return SlidesSource(t, 'real', False, f'{len(t)} real slides from {real} ({counts})')
+    root = data_dir()/'synthetic'/f'cohort-{scale.slide_size}px-{scale.slides_per_class}-seed{seed}-{SYNTHETIC_VERSION}'
+    t = write_cohort(root, scale.slides_per_class, scale.slide_size, seed=seed)
+    return SlidesSource(t, 'synthetic', True, f'{len(t)} synthetic slides in {root}')
 
 # %% ../nbs/05_clinical.ipynb #b982db01
 def is_flat(rgb:np.ndarray, window:int=30, # width of the grey-level window
@@ -332,6 +451,11 @@ def otsu_tiles(slide:Slide, grid:pd.DataFrame, # from `select_tiles`
     def cover(x, y): return m[int(y / ds):int(y / ds + s), int(x / ds):int(x / ds + s)].mean()
     return np.array([cover(x, y) >= min_cover for x, y in grid[['x', 'y']].itertuples(index=False)])
 
+# %% ../nbs/05_clinical.ipynb #9c7c6532
+def tile_size_10x(scale:Scale) -> int:
+    "§5's tile side at 10X: 256 px at paper scale, 128 at quick scale (ours: the paper gives none)."
+    return 256 if scale.name == 'paper' else 128
+
 # %% ../nbs/05_clinical.ipynb #8d944497
 def points_per_tile(grid:pd.DataFrame, # from `select_tiles`: row, col and size0 of each tile
                     points:pd.DataFrame, # level-0 x, y of the annotations
@@ -345,22 +469,20 @@ def points_per_tile(grid:pd.DataFrame, # from `select_tiles`: row, col and size0
 # %% ../nbs/05_clinical.ipynb #9c141c1b
 TILE_COLUMNS = ('slide_id', 'split', 'x', 'y', 'size0', 'label', 'points')
 
-def tile_table(slides:pd.DataFrame, # slides table (`write_cohort` or a user's slides.csv)
-               root, # folder the slides table's paths are relative to
+def tile_table(slides:pd.DataFrame, # a checked slides table (`read_slides_table`, `write_cohort`)
                grids:dict, # slide_id -> tile grid from `select_tiles`
               ) -> pd.DataFrame:
     """§5.1's tiles: tiles of abnormal slides holding an annotated point (label 1), selected tiles
-    of normal slides (label 0)."""
-    root, parts = Path(root), []
+    of normal slides (label 0); an abnormal slide without points gives none."""
+    parts = []
     for r in slides.itertuples():
         g = grids[r.slide_id]
         if r.label == 'abnormal':
-            with Slide(root/r.path) as s: points = read_points(root/r.annotations, s.dimensions)
+            if not r.annotations: continue  # no point: no tile is known to be abnormal
+            with open_slide(r) as s: points = read_points(r.annotations, s.dimensions)
             n = points_per_tile(g, points)
             keep = n > 0
-        elif r.label == 'normal': n, keep = np.zeros(len(g), int), g.selected.to_numpy()
-        else: raise CervixError(root/'slides.csv', f"slide {r.slide_id}: label must be 'normal' or "
-                                                   f"'abnormal', got {r.label!r}")
+        else: n, keep = np.zeros(len(g), int), g.selected.to_numpy()
         label = int(r.label == 'abnormal')
         parts.append(g[keep].assign(slide_id=r.slide_id, split=r.split, label=label,
                                     points=n[keep]))
@@ -368,14 +490,15 @@ def tile_table(slides:pd.DataFrame, # slides table (`write_cohort` or a user's s
 
 # %% ../nbs/05_clinical.ipynb #6a578aab
 def read_tiles(table:pd.DataFrame, # tiles (slide_id, x, y) as from `tile_table`
-               paths:dict, # slide_id -> slide file
+               slides, # the slides table, or a dict slide_id -> slide file
                tile:int, mag:float=10) -> torch.Tensor:
     """The table's tiles read at `mag`, as a (N, 3, tile, tile) uint8 tensor (one slide opened at a
     time)."""
+    if isinstance(slides, pd.DataFrame): slides = {r.slide_id: r for r in slides.itertuples()}
     out = torch.empty((len(table), 3, tile, tile), dtype=torch.uint8)
     sids = table.slide_id.to_numpy()
     for sid in pd.unique(sids):
-        with Slide(paths[sid]) as s:
+        with open_slide(slides[sid]) as s:
             for i in np.flatnonzero(sids == sid):
                 img = read_at(s, int(table.x.iat[i]), int(table.y.iat[i]), tile, mag)
                 out[i] = torch.from_numpy(np.array(img)).permute(2, 0, 1)
@@ -455,6 +578,18 @@ def normalize_tiles(x:torch.Tensor, # (N, 3, S, S) uint8 tiles
         out[i] = torch.from_numpy(np.ascontiguousarray(y)).permute(2, 0, 1); failed += not ok
     return out, failed
 
+# %% ../nbs/05_clinical.ipynb #427f3a0c
+def stain_reference(x:torch.Tensor, # (N, 3, S, S) uint8 training tiles
+                    n:int=16, # tiles in the mosaic (a square number: 4 x 4)
+                    seed:int=0) -> np.ndarray:
+    "A square mosaic of `n` training tiles drawn at random: the image a stain normalizer is fitted on."
+    side = math.isqrt(min(n, len(x)))
+    if side == 0: raise ValueError('no tile to build a stain reference from')
+    idx = np.random.default_rng(seed).choice(len(x), side * side, replace=False)
+    rows = [np.concatenate([x[i].permute(1, 2, 0).numpy() for i in idx[k:k + side]], 1)
+            for k in range(0, side * side, side)]
+    return np.concatenate(rows, 0)
+
 # %% ../nbs/05_clinical.ipynb #ba58be32
 # w_r of the binary regression constraint: the severity score is the abnormal probability
 BINARY_W_R = (0, 1)
@@ -483,7 +618,7 @@ def train_tile_classifier(x:torch.Tensor, # (N, 3, S, S) uint8 tiles
     seed_everything(seed); model = make_tile_model(pipe, scale)
     idx = torch.from_numpy(oversample(labels, seed))
     # classes 1 (normal), 2 (abnormal)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)[idx] + 1
+    y = torch.as_tensor(np.array(labels), dtype=torch.long)[idx] + 1
     jitter = (lambda xb, g: hed_jitter(xb, g, stain_sigma)) if stain_sigma else None
     losses = train_model(model, pipe, x[idx], y, scale.tile_epochs, scale.batch_size, scale.lr,
                          seed=seed, device=device, desc='10X tile classifier', transform=jitter)
@@ -581,11 +716,8 @@ def make_detector(scale:Scale, tile:int,
                           rpn_post_nms_top_n_test=150, box_batch_size_per_image=128, **kw)
     det = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=2, **kw)
     if not (scale.name == 'paper' if pretrained is None else pretrained): return det
-    path, url = imagenet_weights_path('resnet50')
-    if path.exists():
-        det.backbone.body.load_state_dict(torch.load(path, weights_only=True), strict=False)
-    else: print(f"Faster R-CNN: ResNet-50 ImageNet weights not found at {path}; nothing is "
-                f"downloaded, the backbone starts from scratch (to use them, put {url} there)")
+    state = imagenet_state('resnet50', 'Faster R-CNN backbone')
+    if state is not None: det.backbone.body.load_state_dict(state, strict=False)
     return det
 
 # %% ../nbs/05_clinical.ipynb #2b230e41
@@ -673,6 +805,8 @@ def save_checkpoint(path, model:SeverityNet, pipeline:Pipeline,
                     classes=('normal', 'abnormal'), # class names, in output order
                     # values to keep (count rule, map smoothing, seed...); plain types
                     extra:dict|None=None,
+                    # stain normalization of the training tiles: (method, RGB uint8 reference)
+                    stain:tuple|None=None,
                    ) -> Path:
     "Write a tile-classifier checkpoint atomically: the weights and what is needed to use them."
     if pipeline.n_out != len(classes):
@@ -681,8 +815,13 @@ def save_checkpoint(path, model:SeverityNet, pipeline:Pipeline,
                 n_out=int(pipeline.n_out), w_r=[float(w) for w in getattr(pipeline, 'w_r', ())],
                 classes=list(classes), tile=int(tile), magnification=float(magnification),
                 extra=dict(extra or {}), versions=versions())
-    state = {k: v.cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp: torch.save(dict(meta=meta, state_dict=state), tmp)
+    ck = dict(meta=meta, state_dict={k: v.cpu() for k, v in model.state_dict().items()})
+    if stain is not None:
+        method, ref = stain; ref = np.asarray(ref)
+        stain_normalizer(method, ref)  # an unknown method or a reference it cannot fit fails here
+        meta['stain'] = dict(method=method)
+        ck['stain_reference'] = torch.from_numpy(np.ascontiguousarray(ref, dtype=np.uint8))
+    with atomic_path(path) as tmp: torch.save(ck, tmp)
     return Path(path)
 
 # %% ../nbs/05_clinical.ipynb #9a42227e
@@ -705,6 +844,10 @@ def read_checkpoint(path) -> tuple:
     if not isinstance(meta, dict) or meta.get('format') != CHECKPOINT_FORMAT:
         raise CervixError(path, 'not a cervix_nb tile-classifier checkpoint '
                                 f'(expected format {CHECKPOINT_FORMAT!r})')
+    if 'stain' in meta:
+        if not isinstance(ck.get('stain_reference'), torch.Tensor):
+            raise CervixError(path, 'checkpoint names a stain normalization but has no reference')
+        meta['stain']['reference'] = ck['stain_reference'].numpy()
     return meta, ck.get('state_dict')
 
 # %% ../nbs/05_clinical.ipynb #56aca9fd

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_herlev.ipynb #02b11cd2
 from __future__ import annotations
-import json, math, os, shutil, tempfile, time
+import json, math, os, shutil, socket, tempfile, time
 from typing import NamedTuple
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +26,14 @@ from .core import (CervixError, check_file, Scale, get_device, seed_everything, 
 
 # %% auto #0
 __all__ = ['HERLEV_CLASSES', 'HERLEV_COUNTS', 'SEVERITY_OF_CLASS', 'SEVERITY_NAMES', 'IMAGE_SUFFIXES', 'MASK_PALETTES',
-           'HERLEV_NC_MEDIAN', 'CELL_STYLES', 'PIPELINES', 'MaskPalette', 'decode_mask', 'CellStyle', 'synth_cell',
-           'encode_mask', 'write_synthetic_herlev', 'synthetic_herlev', 'herlev_index', 'read_cell', 'herlev_counts',
+           'HERLEV_NC_MEDIAN', 'HERLEV_NUCLEUS_MEDIAN', 'HERLEV_CYTOPLASM_MEDIAN', 'SYNTHETIC_VERSION', 'CELL_STYLES',
+           'PIPELINES', 'MaskPalette', 'decode_mask', 'CellStyle', 'synth_cell', 'encode_mask',
+           'write_synthetic_herlev', 'synthetic_herlev', 'herlev_index', 'read_cell', 'herlev_counts',
            'folder_has_masks', 'HerlevSource', 'herlev_source', 'require_masks', 'cell_measures', 'square_resize',
-           'load_cells', 'TinyResNet', 'imagenet_weights_path', 'build_backbone', 'RegressionScore', 'Pipeline',
-           'Classifier', 'Regressor', 'RegressionConstraint', 'SeverityNet', 'make_model', 'augment', 'train_model',
-           'predict_outputs', 'severity_metrics', 'herlev_folds', 'cross_validate', 'integrated_gradients',
-           'region_share', 'nucleus_shares']
+           'load_cells', 'TinyResNet', 'imagenet_weights_path', 'imagenet_state', 'build_backbone', 'RegressionScore',
+           'Pipeline', 'Classifier', 'Regressor', 'RegressionConstraint', 'SeverityNet', 'make_model', 'augment',
+           'train_model', 'predict_outputs', 'severity_metrics', 'herlev_folds', 'cross_validate',
+           'integrated_gradients', 'region_share', 'nucleus_shares']
 
 # %% ../nbs/01_herlev.ipynb #6b422622
 HERLEV_CLASSES = ('normal_superficiel', 'normal_intermediate', 'normal_columnar',
@@ -107,13 +108,20 @@ def decode_mask(mask:np.ndarray, # H x W x 3 uint8 segmentation image
     return nucleus, cytoplasm
 
 # %% ../nbs/01_herlev.ipynb #5b72e577
-HERLEV_NC_MEDIAN = (0.010, 0.029, 0.33, 0.26, 0.36, 0.47, 0.61)  # Herlev's median N/(N+C) per class
+# Herlev's per-cell measurements, medians per class (superficial to carcinoma in situ): the
+# calibration targets of the synthetic cells
+HERLEV_NC_MEDIAN = (0.010, 0.029, 0.33, 0.26, 0.36, 0.47, 0.61)  # N / (N + C)
+HERLEV_NUCLEUS_MEDIAN = (612, 1307, 1358, 4350, 3667, 2548, 2816)  # N, px
+HERLEV_CYTOPLASM_MEDIAN = (60452, 44766, 2888, 11980, 5856, 2922, 1749)  # C, px
+# the generator's version: part of every cached synthetic folder's name (a changed generator never
+# reuses old files)
+SYNTHETIC_VERSION = 'v2'
 
 @dataclass(frozen=True)
 class CellStyle:
-    "How one class of synthetic cell looks: medians and spreads of its measurable features."
-    nucleus_area:float    # median nucleus area, px
-    nc_ratio:float        # median nucleus / (nucleus + cytoplasm) area
+    "How one class of synthetic cell looks: generator parameters, calibrated on Herlev's medians."
+    nucleus_area:float    # nucleus area drawn around this, px (before the cell clips it)
+    nc_ratio:float        # nucleus / (nucleus + cytoplasm) area drawn around this
     irregularity:float    # amplitude of the nucleus contour's harmonics (0: an ellipse)
     darkness:float        # 0..1, how dark the nucleus is
     coarseness:float      # 0..1, contrast and grain of the chromatin
@@ -122,15 +130,16 @@ class CellStyle:
 
 CELL_STYLES = dict(zip(HERLEV_CLASSES, [
     # superficial: large, pink, tiny pyknotic nucleus
-    CellStyle(600,  0.010, 0.03, 0.45, 0.15, 1.25, (0.92, 0.66, 0.62)),
+    CellStyle(626,  0.010, 0.03, 0.45, 0.15, 1.25, (0.92, 0.66, 0.62)),
     # intermediate: large, blue-green
-    CellStyle(1300, 0.029, 0.03, 0.40, 0.15, 1.30, (0.66, 0.80, 0.82)),
+    CellStyle(1314, 0.0295, 0.03, 0.40, 0.15, 1.30, (0.66, 0.80, 0.82)),
     # columnar: high ratio, dark nucleus: the CIS look-alike
-    CellStyle(1500, 0.33,  0.06, 0.68, 0.40, 1.80, (0.66, 0.74, 0.86)),
-    CellStyle(2500, 0.26,  0.07, 0.52, 0.32, 1.35, (0.68, 0.78, 0.84)),
-    CellStyle(3300, 0.36,  0.10, 0.60, 0.42, 1.35, (0.66, 0.76, 0.86)),
-    CellStyle(4400, 0.47,  0.13, 0.67, 0.52, 1.35, (0.64, 0.74, 0.86)),
-    CellStyle(2740, 0.61,  0.16, 0.74, 0.62, 1.40, (0.62, 0.72, 0.86)),  # CIS: cytoplasm ~1,750 px
+    CellStyle(1362, 0.314, 0.06, 0.68, 0.40, 1.80, (0.66, 0.74, 0.86)),
+    # light: the largest nucleus, in a large cell
+    CellStyle(4116, 0.248, 0.07, 0.52, 0.32, 1.35, (0.68, 0.78, 0.84)),
+    CellStyle(3622, 0.382, 0.10, 0.60, 0.42, 1.35, (0.66, 0.76, 0.86)),
+    CellStyle(2641, 0.455, 0.13, 0.67, 0.52, 1.35, (0.64, 0.74, 0.86)),
+    CellStyle(3078, 0.663, 0.16, 0.74, 0.62, 1.40, (0.62, 0.72, 0.86)),
 ]))
 
 # %% ../nbs/01_herlev.ipynb #25fc5962
@@ -223,7 +232,7 @@ def write_synthetic_herlev(root, # folder to create; must not exist (`synthetic_
 def synthetic_herlev(counts=HERLEV_COUNTS, seed:int=0) -> Path:
     """The embedded synthetic Herlev set under `data_dir()`, generated once per (counts, seed) and
     reused."""
-    root = data_dir()/'synthetic'/f"herlev-{sum(counts)}-seed{seed}"
+    root = data_dir()/'synthetic'/f"herlev-{sum(counts)}-seed{seed}-{SYNTHETIC_VERSION}"
     return root if (root/'SYNTHETIC.json').exists() else write_synthetic_herlev(root, counts, seed)
 
 # %% ../nbs/01_herlev.ipynb #97c583b8
@@ -404,9 +413,27 @@ def imagenet_weights_path(name:str) -> tuple:
     w = torchvision.models.get_model_weights(name).DEFAULT
     return Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name, w.url
 
+# %% ../nbs/01_herlev.ipynb #3f637a8a
+def imagenet_state(name:str, # a torchvision ResNet, e.g. 'resnet101'
+                   who:str|None=None, # the model they are for, in the message (default: `name`)
+                  ) -> dict|None:
+    """torchvision's ImageNet weights for `name`: from the hub cache, else downloaded into it; None
+    (said why) without them."""
+    path, url = imagenet_weights_path(name)
+    if path.is_file(): return torch.load(path, map_location='cpu', weights_only=True)
+    if os.environ.get('CERVIX_DOWNLOAD', '1') == '0': why = 'downloads are off (CERVIX_DOWNLOAD=0)'
+    else:
+        old = socket.getdefaulttimeout(); socket.setdefaulttimeout(60)  # a firewall must not hang it
+        try: return torch.hub.load_state_dict_from_url(url, map_location='cpu', check_hash=True)
+        except OSError as e: why = f'the download failed ({e.__class__.__name__}: {e})'
+        finally: socket.setdefaulttimeout(old)
+    print(f"{who or name}: ImageNet weights not in {path.parent} and {why}; training starts from "
+          f"scratch (to use them, put {url} there)")
+    return None
+
 # %% ../nbs/01_herlev.ipynb #736d9e26
 def build_backbone(name:str, # 'tiny_resnet' or a torchvision ResNet ('resnet18', 'resnet101'...)
-                   # load ImageNet weights when they are on disk (torchvision names only)
+                   # start from ImageNet weights (`imagenet_state`; torchvision names only)
                    pretrained:bool=True,
                   ) -> nn.Module:
     """A feature extractor with an `n_features` attribute: images in, one feature vector per image
@@ -417,12 +444,8 @@ def build_backbone(name:str, # 'tiny_resnet' or a torchvision ResNet ('resnet18'
         raise ValueError(f"unknown backbone {name!r}: use 'tiny_resnet' or a torchvision ResNet "
                          "such as 'resnet101'")
     net = torchvision.models.get_model(name, weights=None)
-    if pretrained:
-        path, url = imagenet_weights_path(name)
-        if path.is_file():
-            net.load_state_dict(torch.load(path, map_location='cpu', weights_only=True))
-        else: print(f"{name}: ImageNet weights not found at {path}; nothing is downloaded, "
-                    f"training starts from scratch (to use them, put {url} there)")
+    state = imagenet_state(name) if pretrained else None
+    if state is not None: net.load_state_dict(state)
     net.n_features = net.fc.in_features; net.fc = nn.Identity()
     return net
 

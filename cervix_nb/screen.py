@@ -20,16 +20,17 @@ from .core import CervixError, atomic_folder, get_device, versions
 from .herlev import Pipeline, RegressionConstraint
 from .wsi import (BACKENDS, Slide, TileBlocks, TileRegions, default_workers, mag_grid,
                            read_at, tile_batches)
-from .clinical import (BINARY_W_R, is_flat, load_checkpoint, sample_selection,
-                                secondary_boxes)
+from .clinical import (BINARY_W_R, STAIN_NORMALIZERS, is_flat, load_checkpoint,
+                                safe_slide_id, sample_selection, secondary_boxes,
+                                stain_normalizer)
 from .localization import explain_tiles, locate
 
 # %% auto #0
 __all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVIEW_STYLE', 'SLIDE_OUTPUTS', 'ScreenSettings',
-           'screen_settings', 'screening_checkpoint', 'Scorer', 'prepare_scorer', 'score_stream', 'score_tiles',
-           'screen_tiles', 'slide_decision', 'safe_slide_id', 'top_tiles', 'explain_top_tiles', 'qupath_geojson',
-           'check_geojson', 'heatmap_grid', 'heatmap_figure', 'review_card', 'review_html', 'slide_report',
-           'screen_slide']
+           'screen_settings', 'screening_checkpoint', 'Scorer', 'prepare_scorer', 'checkpoint_normalizer',
+           'checkpoint_scorer', 'normalize_batch', 'score_stream', 'score_tiles', 'screen_tiles', 'slide_decision',
+           'top_tiles', 'explain_top_tiles', 'qupath_geojson', 'check_geojson', 'heatmap_grid', 'heatmap_figure',
+           'review_card', 'review_html', 'slide_report', 'screen_slide']
 
 # %% ../nbs/05b_screen.ipynb #6b160f6e
 PAPER_COUNT_RULE = dict(tile_threshold=0.1, n_tiles=30)  # §5.3's best configuration (Fig. 29)
@@ -58,6 +59,7 @@ class ScreenSettings:
     scan_power:float|None=None # the scan's objective power, when the file does not state one
     backend:str='auto' # slide reader: 'auto' (tiffslide, else OpenSlide), 'tiffslide', 'openslide'
     device:str|None=None # 'cpu', 'cuda', 'cuda:1'; None: CUDA when present
+    stain:str|None=None # the checkpoint's stain normalization of every tile ('reinhard'...; None)
 
     def __post_init__(self):
         checks = [(self.tile > 0, 'tile must be positive'), (self.mag > 0, 'mag must be positive'),
@@ -70,7 +72,8 @@ class ScreenSettings:
                    "precision must be 'auto', 'bf16' or 'fp32'"),
                   (self.readers in ('auto', 'process', 'thread'),
                    "readers must be 'auto', 'process' or 'thread'"),
-                  (self.backend in BACKENDS, "backend must be 'auto', 'tiffslide' or 'openslide'")]
+                  (self.backend in BACKENDS, "backend must be 'auto', 'tiffslide' or 'openslide'"),
+                  (self.stain in (None, *STAIN_NORMALIZERS), 'stain must be None, macenko or reinhard')]
         for ok, why in checks:
             if not ok: raise CervixError('screening settings', f'{why} ({self!r})')
 
@@ -84,7 +87,8 @@ def screen_settings(meta:dict, # a checkpoint's metadata (`load_checkpoint`)
     unknown = set(given) - {f.name for f in fields(ScreenSettings)}
     if unknown: raise CervixError('screening settings', f'unknown setting(s) {sorted(unknown)}')
     base = dict(tile=int(meta['tile']), mag=float(meta['magnification']),
-                map_sigma=float(extra.get('map_sigma', MAP_SIGMA)))
+                map_sigma=float(extra.get('map_sigma', MAP_SIGMA)),
+                stain=meta.get('stain', {}).get('method'))
     if 'count_rule' in extra:
         base.update(tile_threshold=float(extra['count_rule']['tile_threshold']),
                     n_tiles=int(extra['count_rule']['n_tiles']), count_rule_source='checkpoint')
@@ -111,11 +115,14 @@ class Scorer:
     dtype:torch.dtype
     device:torch.device
     compiled:bool
+    # f(RGB uint8 tile) -> (tile, normalized or not) applied to each tile first (`stain_normalizer`)
+    normalize:object=None
 
 # %% ../nbs/05b_screen.ipynb #a6ee78f4
 def prepare_scorer(model:torch.nn.Module, device=None,
                    precision:str='auto', # 'auto' (bf16 on CUDA, else float32), 'bf16' or 'fp32'
                    compile:bool=False, # torch.compile the copy (CUDA: worth it for many tiles)
+                   normalize=None, # stain normalization of each tile before scoring (None: none)
                   ) -> Scorer:
     """A `Scorer` holding a channels-last copy of `model` in the chosen precision; `model` is left
     as it was."""
@@ -126,7 +133,30 @@ def prepare_scorer(model:torch.nn.Module, device=None,
     dtype = torch.bfloat16 if bf16 else torch.float32
     net = copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=torch.channels_last)
     net.eval()
-    return Scorer(torch.compile(net) if compile else net, dtype, device, bool(compile))
+    return Scorer(torch.compile(net) if compile else net, dtype, device, bool(compile), normalize)
+
+# %% ../nbs/05b_screen.ipynb #8a22268e
+def checkpoint_normalizer(meta:dict):
+    "The stain normalizer a checkpoint's model was trained with (`meta['stain']`), else None."
+    stain = meta.get('stain')
+    return stain_normalizer(stain['method'], stain['reference']) if stain else None
+
+# %% ../nbs/05b_screen.ipynb #818dd603
+def checkpoint_scorer(loaded:tuple, # (model, pipeline, metadata) from `screening_checkpoint`
+                      settings:ScreenSettings) -> Scorer:
+    "The scoring copy of a checkpoint's model for a run: its device, precision, compilation, stain."
+    st = settings
+    return prepare_scorer(loaded[0], st.device, st.precision, st.compile,
+                          checkpoint_normalizer(loaded[2]))
+
+# %% ../nbs/05b_screen.ipynb #79fb5335
+def normalize_batch(tiles:torch.Tensor, # (N, H, W, 3) uint8, as the readers give them
+                    keep:torch.Tensor, # indices of the tiles to normalize (the others are flat)
+                    normalize) -> torch.Tensor:
+    "A copy of `tiles` whose `keep` tiles went through `normalize` (a `stain_normalizer`)."
+    out = tiles.clone()
+    for i in keep.tolist(): out[i] = torch.from_numpy(normalize(tiles[i].numpy())[0])
+    return out
 
 # %% ../nbs/05b_screen.ipynb #0220f2cb
 @torch.no_grad()
@@ -152,6 +182,8 @@ def score_stream(batches, # iterable of (tiles NHWC uint8, flat flags, indices),
         for tiles, is_flat_, idx in batches:
             flat[idx.numpy()] = is_flat_.numpy()
             keep = (~is_flat_).nonzero().squeeze(1)
+            if len(keep) and scorer.normalize is not None:
+                tiles = normalize_batch(tiles, keep, scorer.normalize)
             if len(keep):
                 gpu = tiles.to(dev, non_blocking=True)
                 if len(keep) < len(idx):  # select on the device with an index sent asynchronously
@@ -209,17 +241,6 @@ def slide_decision(tiles:pd.DataFrame, # one slide's tiles: selected and score (
                 selected_tiles=len(sel), flagged_tiles=flagged,
                 tile_threshold=float(tile_threshold), n_tiles=int(n_tiles), reason=reason)
 
-# %% ../nbs/05b_screen.ipynb #ccd22b0b
-def safe_slide_id(slide_id) -> str:
-    "`slide_id` when it can name a folder inside an output folder; else a clear error."
-    s = str(slide_id)
-    bad = any(c in s for c in '/\\\0') or s.startswith('.') or s != s.strip()
-    if not s or bad:
-        raise CervixError(s or '<empty>', 'a slide id must be a plain name (no path separators, '
-                                          'no leading dot, no surrounding spaces): it names the '
-                                          'output folder')
-    return s
-
 # %% ../nbs/05b_screen.ipynb #d6972f3c
 BOX_COLUMNS = ['rank', 'x0', 'y0', 'x1', 'y1', 'density', 'tx0', 'ty0', 'tx1', 'ty1']
 
@@ -234,6 +255,7 @@ def top_tiles(tiles:pd.DataFrame, top:int) -> pd.DataFrame:
 def explain_top_tiles(slide:Slide, tiles:pd.DataFrame, # one slide's screened tiles
                       model, pipeline:Pipeline, settings:ScreenSettings, device=None,
                       secondary:float=0.8, # §5.1: keep boxes this share as dense as the best
+                      normalize=None, # the scorer's stain normalizer: the model explains what it scored
                      ) -> tuple:
     """(top tiles, (k, S, S, 3) uint8 tiles, (k, S, S) uint8 maps, candidate boxes in level-0 and
     tile px)."""
@@ -243,8 +265,9 @@ def explain_top_tiles(slide:Slide, tiles:pd.DataFrame, # one slide's screened ti
         none = pd.DataFrame(columns=BOX_COLUMNS)
         return sel, np.zeros((0, S, S, 3), np.uint8), np.zeros((0, S, S), np.uint8), none
     imgs = np.stack([read_at(slide, int(r.x), int(r.y), S, settings.mag) for r in sel.itertuples()])
+    seen = np.stack([normalize(i)[0] for i in imgs]) if normalize is not None else imgs
     with torch.autocast('cuda', dtype=torch.bfloat16, enabled=device.type == 'cuda'):
-        evidence, _ = explain_tiles(model, pipeline, torch.from_numpy(imgs).permute(0, 3, 1, 2),
+        evidence, _ = explain_tiles(model, pipeline, torch.from_numpy(seen).permute(0, 3, 1, 2),
                                     steps=settings.ig_steps, device=device)
     maps, cands = locate(evidence, settings.map_sigma, scale=settings.mag / 40)
     rows = []
@@ -381,7 +404,8 @@ def slide_report(slide:Slide, sid:str, decision:dict, top:pd.DataFrame, boxes:pd
     "The report.json of a screened slide: decision, counts, top tiles, settings, timings, versions."
     tops = [dict(rank=int(r.rank), x=int(r.x), y=int(r.y), size0=int(r.size0), score=float(r.score))
             for r in top.itertuples()]
-    return dict(slide_id=sid, slide=str(slide.path), dimensions=list(slide.dimensions), **decision,
+    return dict(slide_id=sid, slide=str(slide.path), dimensions=list(slide.dimensions),
+                scan_power=float(slide.scan_power), reader=slide.backend, **decision,
                 top_tiles=tops, candidate_boxes=len(boxes), seconds=seconds, versions=versions(),
                 configuration={**asdict(settings), **config}, outputs=list(SLIDE_OUTPUTS))
 
@@ -407,10 +431,14 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
     if scorer is not None and not isinstance(scorer, Scorer):
         raise ValueError('scorer must come from prepare_scorer')
     st = settings
+    if st.stain and (scorer is None or scorer.normalize is None):
+        raise CervixError('screening settings', f'the model was trained on {st.stain}-normalized '
+                          'tiles: score with checkpoint_scorer, which normalizes them the same way')
     scorer = scorer or prepare_scorer(model, st.device, st.precision, st.compile)
     tiles = screen_tiles(slide, scorer, pipeline, st)
     t1, dec = time.time(), slide_decision(tiles, st.tile_threshold, st.n_tiles)
-    top, imgs, maps, boxes = explain_top_tiles(slide, tiles, model, pipeline, st, scorer.device)
+    top, imgs, maps, boxes = explain_top_tiles(slide, tiles, model, pipeline, st, scorer.device,
+                                               normalize=scorer.normalize)
     t2, (thumb, ds) = time.time(), slide.thumbnail(1024)
     title = (f"{sid}: {dec['decision']} ({dec['flagged_tiles']} of {dec['selected_tiles']} tiles "
              f">= {st.tile_threshold:g})")

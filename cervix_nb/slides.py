@@ -14,8 +14,9 @@ from .core import get_device, seed_everything
 from .herlev import SeverityNet
 
 # %% auto #0
-__all__ = ['FEATURE_THRESHOLDS', 'flagged_counts', 'count_rule_grid', 'best_configuration', 'stitch_mean', 'overlap_grid',
-           'segmentation_metrics', 'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
+__all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'FEATURE_THRESHOLDS', 'flagged_counts', 'count_rule_grid',
+           'best_configuration', 'stitch_mean', 'overlap_grid', 'segmentation_metrics', 'heatmap_features',
+           'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
 
 # %% ../nbs/06_slides.ipynb #cda988ad
 def flagged_counts(tiles:pd.DataFrame, # one row per tile: slide_id and score (abnormal probability)
@@ -55,6 +56,11 @@ def best_configuration(grid:pd.DataFrame) -> pd.Series:
     review (higher thresholds)."""
     order = ['accuracy', 'specificity', 'tile_threshold', 'n_tiles']
     return grid.sort_values(order, ascending=[False] * 4).iloc[0]
+
+# %% ../nbs/06_slides.ipynb #16dced44
+# the grid the count rule is chosen from: tile thresholds, and numbers of flagged tiles
+COUNT_RULE_THRESHOLDS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2).tolist())
+COUNT_RULE_TILES = (1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100)
 
 # %% ../nbs/06_slides.ipynb #e605fba4
 def stitch_mean(values, # (N,) one value per tile, or (N, h, w) one map per tile (output resolution)

@@ -156,7 +156,8 @@ def test_argument_errors_come_before_the_heavy_imports(tmp_path):
                            ('cervix-screen', [ck], 'no model given'),
                            ('cervix-screen', [ck, '--model', tmp_path/'m.pt'], 'm.pt: checkpoint not found'),
                            ('cervix-cohort', [tmp_path/'none', '--model', ck], 'slides folder or table not found'),
-                           ('cervix-screen', [ck, '--n_tiles', 'many'], 'invalid int value')]:
+                           ('cervix-screen', [ck, '--n_tiles', 'many'], 'invalid int value'),
+                           ('cervix-train', [tmp_path/'none.csv'], 'none.csv: slides table not found')]:
         t0 = time.perf_counter(); r = _run(cmd, *args); took = time.perf_counter() - t0
         assert r.returncode != 0 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
         assert took < 2, f'{cmd} {args}: {took:.1f} s to an argument error'

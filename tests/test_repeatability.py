@@ -108,7 +108,7 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
 def test_slide_ids_never_leave_the_output_folder(tmp_path):
     "An id from a slides table, a slide's file name or a screening call that would name a folder outside `out` is refused before anything is written."
     from cervix_nb.core import CervixError
-    from cervix_nb.screen import safe_slide_id
+    from cervix_nb.clinical import safe_slide_id
     for bad in ['../../x', '..', '.', 'a/b', 'a\\b', '', ' x', '.hidden', 'x\0y']:
         with pytest.raises(CervixError, match='a slide id must be a plain name'): safe_slide_id(bad)
     assert safe_slide_id('S-01_a.b') == 'S-01_a.b'
