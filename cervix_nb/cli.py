@@ -369,8 +369,10 @@ def _validation_rule(model, pipe, val:pd.DataFrame, tile:int, batch_size:int, no
 # %% ../nbs/07_cli.ipynb #e741e399
 def train_from_slides(slides, # a slides table (CSV), or the folder holding slides.csv
                       out, # output folder (replaced whole): `TRAIN_OUTPUTS`
-                      scale=None, # 'quick' or 'paper' (network, tile size, epochs); default $CERVIX_SCALE
-                      stain:str|None=None, # normalization fitted on the training tiles: 'reinhard', 'macenko'
+                      # 'quick' or 'paper' (network, tile size, epochs); default $CERVIX_SCALE
+                      scale=None,
+                      # stain normalization fitted on the training tiles: 'reinhard', 'macenko'
+                      stain:str|None=None,
                       seed:int=0, device=None, progress:bool=True) -> dict:
     """§5.1's tile classifier trained on a user's slides table, the count rule chosen on its `val`
     slides; the training record."""
@@ -417,9 +419,10 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
 
 # %% ../nbs/07_cli.ipynb #deae3c5a
 @call_parse
-def cervix_train(slides:str, # slides table (slide_id, path, label, split; annotations), or its folder
-                 out:str='model', # output folder: tile_classifier.pt, training.json, count_rule_grid.csv
-                 # stain normalization fitted on the training tiles: 'reinhard' or 'macenko' (default none)
+def cervix_train(slides:str, # slides table (slide_id, path, label, split...), or its folder
+                 # output folder: tile_classifier.pt, training.json, count_rule_grid.csv
+                 out:str='model',
+                 # normalization fitted on the training tiles: 'reinhard', 'macenko' (default none)
                  stain:str=None,
                  scale:str=None, # 'quick' (CPU) or 'paper' (GPU); default $CERVIX_SCALE, else quick
                  seed:int=0, # one seed for tile choice, oversampling and training
@@ -435,7 +438,8 @@ def cervix_train(slides:str, # slides table (slide_id, path, label, split; annot
           f"{rec['train_slides']} slides; count rule: "
           + (f"{rule['tile_threshold']:g}, {rule['n_tiles']} tiles (validation slides)" if rule
              else rec['count_rule_source']) + f"; {rec['seconds']['total']:.0f} s")
-    print(f"model: {Path(out)/TRAIN_OUTPUTS[0]}  (cervix-screen SLIDE --model {Path(out)/TRAIN_OUTPUTS[0]})")
+    ck = Path(out)/TRAIN_OUTPUTS[0]
+    print(f"model: {ck}  (cervix-screen SLIDE --model {ck})")
 
 # %% ../nbs/07_cli.ipynb #272d9fe7
 @call_parse

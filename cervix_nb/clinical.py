@@ -291,7 +291,7 @@ def safe_slide_id(slide_id) -> str:
 
 # %% ../nbs/05_clinical.ipynb #3588996a
 def _table_values(t:pd.DataFrame, src:Path) -> pd.DataFrame:
-    "The table's labels and splits in lower case, checked against `SLIDE_LABELS` and `SLIDE_SPLITS`."
+    "The table's labels and splits in lower case, checked against the known ones, and its ids."
     t = t.assign(label=t.label.astype(str).str.strip().str.lower(),
                  split=t.split.astype(str).str.strip().str.lower())
     for col, allowed in (('label', SLIDE_LABELS), ('split', SLIDE_SPLITS)):
@@ -362,7 +362,7 @@ def open_slide(slide) -> Slide:
     return Slide(slide.path, magnification=None if mag is None or pd.isna(mag) else float(mag))
 
 # %% ../nbs/05_clinical.ipynb #2df31b3d
-SLIDES_TABLE = 'CERVIX_SLIDES'  # environment variable: a slides table to use instead of data/slides/
+SLIDES_TABLE = 'CERVIX_SLIDES'  # environment variable: a slides table used instead of data/slides/
 
 class SlidesSource(NamedTuple):
     "Where §5's slides come from, said once and used by every cell."
@@ -386,7 +386,8 @@ def slides_source(scale:Scale, seed:int=0) -> SlidesSource:
         t = read_slides_table(real)
         counts = ', '.join(f'{k} {v}' for k, v in t.split.value_counts().items())
         return SlidesSource(t, 'real', False, f'{len(t)} real slides from {real} ({counts})')
-    root = data_dir()/'synthetic'/f'cohort-{scale.slide_size}px-{scale.slides_per_class}-seed{seed}-{SYNTHETIC_VERSION}'
+    name = f'cohort-{scale.slide_size}px-{scale.slides_per_class}-seed{seed}-{SYNTHETIC_VERSION}'
+    root = data_dir()/'synthetic'/name
     t = write_cohort(root, scale.slides_per_class, scale.slide_size, seed=seed)
     return SlidesSource(t, 'synthetic', True, f'{len(t)} synthetic slides in {root}')
 
@@ -453,7 +454,7 @@ def otsu_tiles(slide:Slide, grid:pd.DataFrame, # from `select_tiles`
 
 # %% ../nbs/05_clinical.ipynb #9c7c6532
 def tile_size_10x(scale:Scale) -> int:
-    "§5's tile side at 10X: 256 px at paper scale, 128 at quick scale (ours: the paper gives none)."
+    "§5's tile side at 10X: 256 px at paper scale, 128 at quick scale (ours: the paper has none)."
     return 256 if scale.name == 'paper' else 128
 
 # %% ../nbs/05_clinical.ipynb #8d944497
@@ -582,7 +583,7 @@ def normalize_tiles(x:torch.Tensor, # (N, 3, S, S) uint8 tiles
 def stain_reference(x:torch.Tensor, # (N, 3, S, S) uint8 training tiles
                     n:int=16, # tiles in the mosaic (a square number: 4 x 4)
                     seed:int=0) -> np.ndarray:
-    "A square mosaic of `n` training tiles drawn at random: the image a stain normalizer is fitted on."
+    "A square mosaic of `n` training tiles drawn at random: the image a stain normalizer fits."
     side = math.isqrt(min(n, len(x)))
     if side == 0: raise ValueError('no tile to build a stain reference from')
     idx = np.random.default_rng(seed).choice(len(x), side * side, replace=False)

@@ -309,7 +309,8 @@ def run_notebook(src, # notebook to execute
         if _skip(cell): return True
         _announce.k = getattr(_announce, 'k', 0) + 1
         mins, secs = divmod(int(time.time() - t0), 60)
-        if progress: print(f'  {src.stem}: cell {_announce.k}/{todo}, {mins}:{secs:02d}', flush=True)
+        said = f'  {src.stem}: cell {_announce.k}/{todo}, {mins}:{secs:02d}'
+        if progress: print(said, flush=True)
         return False
     shell = CaptureShell(src)
     try:

@@ -130,16 +130,16 @@ class CellStyle:
 
 CELL_STYLES = dict(zip(HERLEV_CLASSES, [
     # superficial: large, pink, tiny pyknotic nucleus
-    CellStyle(626,  0.010, 0.03, 0.45, 0.15, 1.25, (0.92, 0.66, 0.62)),
+    CellStyle(615,  0.0099, 0.03, 0.45, 0.15, 1.25, (0.92, 0.66, 0.62)),
     # intermediate: large, blue-green
-    CellStyle(1314, 0.0295, 0.03, 0.40, 0.15, 1.30, (0.66, 0.80, 0.82)),
+    CellStyle(1332, 0.0304, 0.03, 0.40, 0.15, 1.30, (0.66, 0.80, 0.82)),
     # columnar: high ratio, dark nucleus: the CIS look-alike
-    CellStyle(1362, 0.314, 0.06, 0.68, 0.40, 1.80, (0.66, 0.74, 0.86)),
+    CellStyle(1380, 0.3225, 0.06, 0.68, 0.40, 1.80, (0.66, 0.74, 0.86)),
     # light: the largest nucleus, in a large cell
-    CellStyle(4116, 0.248, 0.07, 0.52, 0.32, 1.35, (0.68, 0.78, 0.84)),
-    CellStyle(3622, 0.382, 0.10, 0.60, 0.42, 1.35, (0.66, 0.76, 0.86)),
-    CellStyle(2641, 0.455, 0.13, 0.67, 0.52, 1.35, (0.64, 0.74, 0.86)),
-    CellStyle(3078, 0.663, 0.16, 0.74, 0.62, 1.40, (0.62, 0.72, 0.86)),
+    CellStyle(4515, 0.265, 0.07, 0.52, 0.32, 1.35, (0.68, 0.78, 0.84)),
+    CellStyle(3710, 0.3575, 0.10, 0.60, 0.42, 1.35, (0.66, 0.76, 0.86)),
+    CellStyle(2509, 0.4685, 0.13, 0.67, 0.52, 1.35, (0.64, 0.74, 0.86)),
+    CellStyle(3015, 0.6507, 0.16, 0.74, 0.62, 1.40, (0.62, 0.72, 0.86)),
 ]))
 
 # %% ../nbs/01_herlev.ipynb #25fc5962
@@ -423,7 +423,8 @@ def imagenet_state(name:str, # a torchvision ResNet, e.g. 'resnet101'
     if path.is_file(): return torch.load(path, map_location='cpu', weights_only=True)
     if os.environ.get('CERVIX_DOWNLOAD', '1') == '0': why = 'downloads are off (CERVIX_DOWNLOAD=0)'
     else:
-        old = socket.getdefaulttimeout(); socket.setdefaulttimeout(60)  # a firewall must not hang it
+        # a firewall that drops the connection must not hang the run
+        old = socket.getdefaulttimeout(); socket.setdefaulttimeout(60)
         try: return torch.hub.load_state_dict_from_url(url, map_location='cpu', check_hash=True)
         except OSError as e: why = f'the download failed ({e.__class__.__name__}: {e})'
         finally: socket.setdefaulttimeout(old)

@@ -73,7 +73,8 @@ class ScreenSettings:
                   (self.readers in ('auto', 'process', 'thread'),
                    "readers must be 'auto', 'process' or 'thread'"),
                   (self.backend in BACKENDS, "backend must be 'auto', 'tiffslide' or 'openslide'"),
-                  (self.stain in (None, *STAIN_NORMALIZERS), 'stain must be None, macenko or reinhard')]
+                  (self.stain in (None, *STAIN_NORMALIZERS),
+                   'stain must be None, macenko or reinhard')]
         for ok, why in checks:
             if not ok: raise CervixError('screening settings', f'{why} ({self!r})')
 
@@ -255,7 +256,8 @@ def top_tiles(tiles:pd.DataFrame, top:int) -> pd.DataFrame:
 def explain_top_tiles(slide:Slide, tiles:pd.DataFrame, # one slide's screened tiles
                       model, pipeline:Pipeline, settings:ScreenSettings, device=None,
                       secondary:float=0.8, # §5.1: keep boxes this share as dense as the best
-                      normalize=None, # the scorer's stain normalizer: the model explains what it scored
+                      # the scorer's stain normalizer: the model explains what it scored
+                      normalize=None,
                      ) -> tuple:
     """(top tiles, (k, S, S, 3) uint8 tiles, (k, S, S) uint8 maps, candidate boxes in level-0 and
     tile px)."""

@@ -4,6 +4,8 @@
 
 # %% ../nbs/06_slides.ipynb #403d4b73
 from __future__ import annotations
+import math
+
 import numpy as np
 import pandas as pd
 import torch
@@ -15,8 +17,9 @@ from .herlev import SeverityNet
 
 # %% auto #0
 __all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'FEATURE_THRESHOLDS', 'flagged_counts', 'count_rule_grid',
-           'best_configuration', 'stitch_mean', 'overlap_grid', 'segmentation_metrics', 'heatmap_features',
-           'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
+           'best_configuration', 'count_rule_share', 'tiles_for_share', 'rule_for_sensitivity', 'bootstrap_slides',
+           'interval_table', 'paired_differences', 'stitch_mean', 'overlap_grid', 'segmentation_metrics',
+           'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
 
 # %% ../nbs/06_slides.ipynb #cda988ad
 def flagged_counts(tiles:pd.DataFrame, # one row per tile: slide_id and score (abnormal probability)
@@ -61,6 +64,63 @@ def best_configuration(grid:pd.DataFrame) -> pd.Series:
 # the grid the count rule is chosen from: tile thresholds, and numbers of flagged tiles
 COUNT_RULE_THRESHOLDS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2).tolist())
 COUNT_RULE_TILES = (1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100)
+
+# %% ../nbs/06_slides.ipynb #ca0c4df2
+def count_rule_share(n_tiles:int, # flagged tiles that make a slide abnormal (absolute form)
+                     selected_tiles:float, # selected tiles per slide the rule was set for
+                    ) -> float:
+    "The count rule's number of tiles as a share of a slide's selected tiles."
+    return n_tiles / selected_tiles
+
+def tiles_for_share(share:float, selected_tiles:int) -> int:
+    "The flagged tiles that make a slide of `selected_tiles` abnormal under a share rule (at least 1)."
+    return max(1, math.ceil(share * selected_tiles - 1e-9))
+
+# %% ../nbs/06_slides.ipynb #b8e0ac86
+def rule_for_sensitivity(grid:pd.DataFrame, # from `count_rule_grid`
+                         target:float=0.95, # slide sensitivity the rule must reach
+                        ) -> pd.Series:
+    """The grid row reaching `target` sensitivity with the best specificity (then accuracy, fewer
+    tiles to review); else the most sensitive."""
+    ok = grid[grid.sensitivity >= target - 1e-12]
+    if ok.empty: return grid.sort_values(['sensitivity', 'specificity'], ascending=False).iloc[0]
+    order = ['specificity', 'accuracy', 'tile_threshold', 'n_tiles']
+    return ok.sort_values(order, ascending=[False] * 4).iloc[0]
+
+# %% ../nbs/06_slides.ipynb #265bfde2
+def bootstrap_slides(y, # slide labels, 0/1
+                     scores:dict, # method -> one score per slide (same order as `y`)
+                     metric, # f(y, score) -> float, e.g. `roc_auc_score`
+                     n_resamples:int=2000, seed:int=0) -> pd.DataFrame:
+    """`metric` of every method on slides resampled with replacement within each class: one row per
+    resample, one column per method."""
+    y = np.asarray(y).astype(int); rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(y == c) for c in np.unique(y)]
+    rows = []
+    for _ in range(n_resamples):
+        idx = np.concatenate([rng.choice(ix, len(ix), replace=True) for ix in by_class])
+        rows.append({m: metric(y[idx], np.asarray(s)[idx]) for m, s in scores.items()})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/06_slides.ipynb #f8f718e1
+def interval_table(y, scores:dict, metric, boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
+    "Each method's `metric`, its percentile interval over `boot` (`bootstrap_slides`) and the slides."
+    lo, hi = (1 - level) / 2, (1 + level) / 2
+    return pd.DataFrame({m: dict(estimate=metric(np.asarray(y).astype(int), np.asarray(s)),
+                                 low=boot[m].quantile(lo), high=boot[m].quantile(hi), slides=len(y))
+                         for m, s in scores.items()}).T
+
+def paired_differences(boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
+    """Every pair of methods: the interval of their difference over the same resamples, and whether
+    it excludes 0."""
+    lo, hi, rows = (1 - level) / 2, (1 + level) / 2, []
+    cols = list(boot.columns)
+    for i, a in enumerate(cols):
+        for b in cols[i + 1:]:
+            d = boot[a] - boot[b]
+            rows.append(dict(a=a, b=b, low=d.quantile(lo), high=d.quantile(hi)))
+    out = pd.DataFrame(rows, columns=['a', 'b', 'low', 'high'])
+    return out.assign(significant=(out.low > 0) | (out.high < 0))
 
 # %% ../nbs/06_slides.ipynb #e605fba4
 def stitch_mean(values, # (N,) one value per tile, or (N, h, w) one map per tile (output resolution)
