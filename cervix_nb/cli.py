@@ -14,10 +14,9 @@ from fastcore.script import call_parse, store_true
 from .core import CervixError, atomic_write, check_file, get_device, reproduce
 
 # %% auto #0
-__all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'TRAIN_OUTPUTS', 'STAIN_SIGMA', 'model_file', 'screening_model', 'provenance',
-           'one_line', 'quiet_readers', 'screen_one', 'summary_line', 'cervix_screen', 'cohort_slides',
-           'worker_death_message', 'screen_cohort', 'cervix_cohort', 'train_from_slides', 'cervix_train',
-           'cervix_reproduce']
+__all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'TRAIN_OUTPUTS', 'model_file', 'screening_model', 'provenance', 'one_line',
+           'quiet_readers', 'screen_one', 'summary_line', 'cervix_screen', 'cohort_slides', 'worker_death_message',
+           'screen_cohort', 'cervix_cohort', 'train_from_slides', 'cervix_train', 'cervix_reproduce']
 
 # %% ../nbs/07_cli.ipynb #dc4c3bce
 NO_MODEL = ("no model given: pass --model PATH to a tile-classifier checkpoint. To train one, run "
@@ -334,7 +333,6 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
 
 # %% ../nbs/07_cli.ipynb #9793b077
 TRAIN_OUTPUTS = ('tile_classifier.pt', 'training.json', 'count_rule_grid.csv')
-STAIN_SIGMA = 0.1  # §5.1's HED jitter, as in 05 and 06
 
 def _training_tiles(train:pd.DataFrame, tile:int, progress:bool) -> tuple:
     "(tile table, (N, 3, tile, tile) uint8 tiles) of the training slides, as §5.1 builds them."
@@ -377,9 +375,9 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
     """§5.1's tile classifier trained on a user's slides table, the count rule chosen on its `val`
     slides; the training record."""
     from cervix_nb.core import atomic_folder, get_scale
-    from cervix_nb.clinical import (normalize_tiles, read_slides_table, save_checkpoint,
-                                    stain_normalizer, stain_reference, tile_size_10x,
-                                    train_tile_classifier)
+    from cervix_nb.clinical import (STAIN_SIGMA, normalize_tiles, read_slides_table,
+                                    save_checkpoint, stain_normalizer, stain_reference,
+                                    tile_size_10x, train_tile_classifier)
     from cervix_nb.screen import MAP_SIGMA
     t0, scale = time.time(), get_scale(scale)
     src = Path(slides)/'slides.csv' if Path(slides).is_dir() else Path(slides)

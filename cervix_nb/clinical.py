@@ -41,14 +41,14 @@ from .localization import candidate_boxes
 
 # %% auto #0
 __all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'SLIDES_TABLE', 'TILE_COLUMNS', 'STAIN_NORMALIZERS',
-           'BINARY_W_R', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'SmearScene', 'points_geojson',
-           'read_points', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide', 'SlidesSource',
-           'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection',
-           'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles',
-           'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'stain_reference',
-           'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'secondary_boxes',
-           'boxes_hit_points', 'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect',
-           'match_detections', 'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
+           'BINARY_W_R', 'STAIN_SIGMA', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'SmearScene',
+           'points_geojson', 'read_points', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide',
+           'SlidesSource', 'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles',
+           'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table',
+           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles',
+           'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives',
+           'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells', 'make_detector', 'train_detector',
+           'detect', 'match_detections', 'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -650,6 +650,9 @@ def expected_false_positives(specificity:float, n_tiles:float, # tiles per slide
     ratio) of them) times (1 - specificity)."""
     neg = n_tiles if ratio is None else n_tiles * ratio / (1 + ratio)
     return neg * (1 - specificity)
+
+# %% ../nbs/05_clinical.ipynb #b9002ce9
+STAIN_SIGMA = 0.1  # §5.1's HED jitter strength (ours: the paper gives none); 05, 06, cervix-train
 
 # %% ../nbs/05_clinical.ipynb #a2870c70
 def secondary_boxes(candidates:pd.DataFrame, # from `candidate_boxes`, densest first

@@ -16,10 +16,11 @@ from .core import get_device, seed_everything
 from .herlev import SeverityNet
 
 # %% auto #0
-__all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'FEATURE_THRESHOLDS', 'flagged_counts', 'count_rule_grid',
-           'best_configuration', 'count_rule_share', 'tiles_for_share', 'rule_for_sensitivity', 'bootstrap_slides',
-           'interval_table', 'paired_differences', 'stitch_mean', 'overlap_grid', 'segmentation_metrics',
-           'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
+__all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'FROC_FP_RATES', 'FEATURE_THRESHOLDS', 'flagged_counts',
+           'count_rule_grid', 'best_configuration', 'count_rule_share', 'tiles_for_share', 'rule_for_sensitivity',
+           'bootstrap_slides', 'interval_table', 'paired_differences', 'froc_curve', 'froc_score', 'stitch_mean',
+           'overlap_grid', 'segmentation_metrics', 'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil',
+           'mil_predict']
 
 # %% ../nbs/06_slides.ipynb #cda988ad
 def flagged_counts(tiles:pd.DataFrame, # one row per tile: slide_id and score (abnormal probability)
@@ -65,7 +66,7 @@ def best_configuration(grid:pd.DataFrame) -> pd.Series:
 COUNT_RULE_THRESHOLDS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2).tolist())
 COUNT_RULE_TILES = (1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100)
 
-# %% ../nbs/06_slides.ipynb #ca0c4df2
+# %% ../nbs/06_slides.ipynb #34fc4e95
 def count_rule_share(n_tiles:int, # flagged tiles that make a slide abnormal (absolute form)
                      selected_tiles:float, # selected tiles per slide the rule was set for
                     ) -> float:
@@ -76,7 +77,7 @@ def tiles_for_share(share:float, selected_tiles:int) -> int:
     "The flagged tiles that make a slide of `selected_tiles` abnormal under a share rule (at least 1)."
     return max(1, math.ceil(share * selected_tiles - 1e-9))
 
-# %% ../nbs/06_slides.ipynb #b8e0ac86
+# %% ../nbs/06_slides.ipynb #75a92846
 def rule_for_sensitivity(grid:pd.DataFrame, # from `count_rule_grid`
                          target:float=0.95, # slide sensitivity the rule must reach
                         ) -> pd.Series:
@@ -87,7 +88,7 @@ def rule_for_sensitivity(grid:pd.DataFrame, # from `count_rule_grid`
     order = ['specificity', 'accuracy', 'tile_threshold', 'n_tiles']
     return ok.sort_values(order, ascending=[False] * 4).iloc[0]
 
-# %% ../nbs/06_slides.ipynb #265bfde2
+# %% ../nbs/06_slides.ipynb #3976fe15
 def bootstrap_slides(y, # slide labels, 0/1
                      scores:dict, # method -> one score per slide (same order as `y`)
                      metric, # f(y, score) -> float, e.g. `roc_auc_score`
@@ -102,7 +103,7 @@ def bootstrap_slides(y, # slide labels, 0/1
         rows.append({m: metric(y[idx], np.asarray(s)[idx]) for m, s in scores.items()})
     return pd.DataFrame(rows)
 
-# %% ../nbs/06_slides.ipynb #f8f718e1
+# %% ../nbs/06_slides.ipynb #21384dba
 def interval_table(y, scores:dict, metric, boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
     "Each method's `metric`, its percentile interval over `boot` (`bootstrap_slides`) and the slides."
     lo, hi = (1 - level) / 2, (1 + level) / 2
@@ -121,6 +122,27 @@ def paired_differences(boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
             rows.append(dict(a=a, b=b, low=d.quantile(lo), high=d.quantile(hi)))
     out = pd.DataFrame(rows, columns=['a', 'b', 'low', 'high'])
     return out.assign(significant=(out.low > 0) | (out.high < 0))
+
+# %% ../nbs/06_slides.ipynb #f6a96ddc
+FROC_FP_RATES = (0.25, 0.5, 1, 2, 4, 8)  # false positives per slide at which the FROC score is read
+
+def froc_curve(scores, # one score per detection, all slides together
+               lesions:list, # per detection, the ids of the lesions it hits (empty: a false positive)
+               n_lesions:int, n_slides:int) -> pd.DataFrame:
+    """Sensitivity and mean false positives per slide at every detection score, from the highest
+    down."""
+    order = np.argsort(-np.asarray(scores, float), kind='stable')
+    found, fps, rows = set(), 0, []
+    for i in order:
+        if len(lesions[i]): found.update(lesions[i])
+        else: fps += 1
+        rows.append((float(scores[i]), len(found) / max(n_lesions, 1), fps / n_slides))
+    return pd.DataFrame(rows, columns=['threshold', 'sensitivity', 'fp_per_slide'])
+
+def froc_score(curve:pd.DataFrame, rates=FROC_FP_RATES) -> float:
+    "Mean sensitivity at the given false positives per slide (the best reached at or below each)."
+    at = [curve.sensitivity[curve.fp_per_slide <= r].max() for r in rates]
+    return float(np.mean([0.0 if pd.isna(v) else v for v in at]))
 
 # %% ../nbs/06_slides.ipynb #e605fba4
 def stitch_mean(values, # (N,) one value per tile, or (N, h, w) one map per tile (output resolution)
