@@ -16,11 +16,11 @@ from .core import get_device, seed_everything
 from .herlev import SeverityNet
 
 # %% auto #0
-__all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'FROC_FP_RATES', 'FEATURE_THRESHOLDS', 'flagged_counts',
-           'count_rule_grid', 'best_configuration', 'count_rule_share', 'tiles_for_share', 'rule_for_sensitivity',
-           'bootstrap_slides', 'interval_table', 'paired_differences', 'froc_curve', 'froc_score', 'stitch_mean',
-           'overlap_grid', 'segmentation_metrics', 'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil',
-           'mil_predict']
+__all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'MIN_SLIDES_PER_CLASS', 'FROC_FP_RATES', 'FEATURE_THRESHOLDS',
+           'flagged_counts', 'count_rule_grid', 'best_configuration', 'count_rule_share', 'tiles_for_share',
+           'rule_for_sensitivity', 'bootstrap_slides', 'interval_table', 'paired_differences', 'froc_curve',
+           'froc_score', 'stitch_mean', 'overlap_grid', 'segmentation_metrics', 'heatmap_features', 'AttentionMIL',
+           'tile_embeddings', 'train_mil', 'mil_predict']
 
 # %% ../nbs/06_slides.ipynb #cda988ad
 def flagged_counts(tiles:pd.DataFrame, # one row per tile: slide_id and score (abnormal probability)
@@ -111,9 +111,13 @@ def interval_table(y, scores:dict, metric, boot:pd.DataFrame, level:float=0.95) 
                                  low=boot[m].quantile(lo), high=boot[m].quantile(hi), slides=len(y))
                          for m, s in scores.items()}).T
 
-def paired_differences(boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
+MIN_SLIDES_PER_CLASS = 5  # fewer slides of a class than this: no difference is called significant
+
+def paired_differences(boot:pd.DataFrame, level:float=0.95,
+                       slides_per_class:int|None=None, # the smaller class's slides behind `boot`
+                      ) -> pd.DataFrame:
     """Every pair of methods: the interval of their difference over the same resamples, and whether
-    it excludes 0."""
+    it excludes 0 (with enough slides)."""
     lo, hi, rows = (1 - level) / 2, (1 + level) / 2, []
     cols = list(boot.columns)
     for i, a in enumerate(cols):
@@ -121,7 +125,8 @@ def paired_differences(boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
             d = boot[a] - boot[b]
             rows.append(dict(a=a, b=b, low=d.quantile(lo), high=d.quantile(hi)))
     out = pd.DataFrame(rows, columns=['a', 'b', 'low', 'high'])
-    return out.assign(significant=(out.low > 0) | (out.high < 0))
+    enough = slides_per_class is None or slides_per_class >= MIN_SLIDES_PER_CLASS
+    return out.assign(significant=((out.low > 0) | (out.high < 0)) & enough)
 
 # %% ../nbs/06_slides.ipynb #f6a96ddc
 FROC_FP_RATES = (0.25, 0.5, 1, 2, 4, 8)  # false positives per slide at which the FROC score is read
