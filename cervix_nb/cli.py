@@ -125,7 +125,8 @@ COHORT_COLUMNS = ('slide_id', 'path', 'status', 'decision', 'grid_tiles', 'selec
                   'flagged_tiles', 'seconds', 'error')
 
 def _slides_table(src:Path) -> pd.DataFrame:
-    "slide_id and absolute path of a slides table (CSV: slide_id, path relative to it)."
+    """slide_id, absolute path and magnification (NaN: the file's own) of a slides table (CSV:
+    slide_id, path relative to it)."""
     try: table = pd.read_csv(src, dtype={'slide_id': str})
     except Exception as e:
         why = f'{e.__class__.__name__}: {e}'
@@ -134,12 +135,14 @@ def _slides_table(src:Path) -> pd.DataFrame:
     if missing:
         raise CervixError(src, f"slides table lacks column(s) {missing}; it needs slide_id, path")
     paths = [str((src.parent/p).resolve()) for p in table.path]
-    return table.assign(path=paths)[['slide_id', 'path']]
+    mag = pd.to_numeric(table.get('magnification', pd.Series(float('nan'), table.index)),
+                        errors='coerce')
+    return table.assign(path=paths, magnification=mag)[['slide_id', 'path', 'magnification']]
 
 # %% ../nbs/07_cli.ipynb #fa707406
 def cohort_slides(slides, backend:str='auto') -> pd.DataFrame:
-    """slide_id and absolute path of every slide of a folder (by suffix) or a slides table; clear
-    errors otherwise."""
+    """slide_id, absolute path and magnification of every slide of a folder (by suffix) or a slides
+    table; clear errors otherwise."""
     src = Path(slides)
     if not src.exists(): raise CervixError(src, 'slides folder or table not found')
     from cervix_nb.clinical import safe_slide_id
@@ -151,7 +154,7 @@ def cohort_slides(slides, backend:str='auto') -> pd.DataFrame:
             looked = ', '.join(suffixes)
             raise CervixError(src, f"no slide in the folder (looked for {looked})")
         table = pd.DataFrame(dict(slide_id=[p.stem for p in paths],
-                                  path=[str(p.resolve()) for p in paths]))
+                                  path=[str(p.resolve()) for p in paths], magnification=float('nan')))
     else: table = _slides_table(src)
     dup = table.slide_id[table.slide_id.duplicated()].unique()
     if len(dup): raise CervixError(src, f'slide id(s) {list(dup)[:5]} appear more than once')
@@ -161,6 +164,12 @@ def cohort_slides(slides, backend:str='auto') -> pd.DataFrame:
             raise CervixError(src, f'slide id {s!r} cannot name an output folder: '
                                    'a slide id must be a plain name') from None
     return table.reset_index(drop=True)
+
+# %% ../nbs/07_cli.ipynb #f9db5d5c
+def _slide_given(r, given:dict) -> dict:
+    "The settings given for a cohort slide: the run's, with the slide's own magnification if any."
+    mag = getattr(r, 'magnification', float('nan'))
+    return dict(given) if pd.isna(mag) else {**given, 'scan_power': float(mag)}
 
 # %% ../nbs/07_cli.ipynb #32fda39c
 @lru_cache(maxsize=2)
@@ -252,7 +261,7 @@ def _run_on_dask(todo:list, rows:dict, out:Path, model:str, given:dict, schedule
             silence_logs=logging.CRITICAL)
         with Client(scheduler or cluster) as client:
             futs = {client.submit(_screen_task, r.path, r.slide_id, str(model), str(out),
-                                  dict(given), pure=False, retries=retries,
+                                  _slide_given(r, given), pure=False, retries=retries,
                                   key=f'screen-{r.slide_id}-{time.time_ns()}'): r for r in todo}
             for fut in as_completed(futs):
                 r = futs[fut]
