@@ -389,7 +389,7 @@ def slides_source(scale:Scale, seed:int=0) -> SlidesSource:
     name = f'cohort-{scale.slide_size}px-{scale.slides_per_class}-seed{seed}-{SYNTHETIC_VERSION}'
     root = data_dir()/'synthetic'/name
     t = write_cohort(root, scale.slides_per_class, scale.slide_size, seed=seed)
-    return SlidesSource(t, 'synthetic', True, f'{len(t)} synthetic slides in {root}')
+    return SlidesSource(t, 'synthetic', True, f'{len(t)} synthetic slides ({root.name})')
 
 # %% ../nbs/05_clinical.ipynb #b982db01
 def is_flat(rgb:np.ndarray, window:int=30, # width of the grey-level window
