@@ -288,7 +288,7 @@ def skip_flags(scale:str|Scale) -> list:
 def run_notebook(src, # notebook to execute
                  dest, # where the executed copy is saved
                  skip:list=('slow', 'gpu'), # cells carrying one of these flags are not run
-                 # print each cell's number and the time so far, and let its output through
+                 # print each cell's number and the time so far, then its printed output
                  progress:bool=False,
                 ) -> None:
     """Execute `src` in its folder as `nbdev_test` does (also skipping `#| eval: false` and export
@@ -312,10 +312,15 @@ def run_notebook(src, # notebook to execute
         said = f'  {src.stem}: cell {_announce.k}/{todo}, {mins}:{secs:02d}'
         if progress: print(said, flush=True)
         return False
+    def _echo(cell):  # the cell's printed output, kept in the notebook, also shown once it ends
+        if not progress: return
+        for o in cell.get('outputs', None) or []:
+            if o.get('output_type') == 'stream': sys.stdout.write(''.join(o.get('text', '')))
+        sys.stdout.flush()
     shell = CaptureShell(src)
     try:
         with working_directory(src.parent):
-            shell.run_all(nb, exc_stop=True, preproc=_announce, verbose=progress)
+            shell.run_all(nb, exc_stop=True, preproc=_announce, postproc=_echo)
     finally:
         with atomic_path(dest) as tmp: write_nb(nb, tmp)
 
