@@ -154,7 +154,8 @@ def cohort_slides(slides, backend:str='auto') -> pd.DataFrame:
             looked = ', '.join(suffixes)
             raise CervixError(src, f"no slide in the folder (looked for {looked})")
         table = pd.DataFrame(dict(slide_id=[p.stem for p in paths],
-                                  path=[str(p.resolve()) for p in paths], magnification=float('nan')))
+                                  path=[str(p.resolve()) for p in paths],
+                                  magnification=float('nan')))
     else: table = _slides_table(src)
     dup = table.slide_id[table.slide_id.duplicated()].unique()
     if len(dup): raise CervixError(src, f'slide id(s) {list(dup)[:5]} appear more than once')
@@ -373,6 +374,19 @@ def _validation_rule(model, pipe, val:pd.DataFrame, tile:int, batch_size:int, no
     best = best_configuration(grid)
     return dict(tile_threshold=float(best.tile_threshold), n_tiles=int(best.n_tiles)), grid
 
+# %% ../nbs/07_cli.ipynb #74ff0d8a
+def _table_file(slides) -> Path:
+    "The slides table a command was given: the file, or slides.csv in the folder given."
+    return Path(slides)/'slides.csv' if Path(slides).is_dir() else Path(slides)
+
+def _stain_step(x, stain:str|None, seed:int) -> tuple:
+    """(tiles, normalizer, reference): the training tiles normalized by a normalizer fitted on a
+    mosaic of them, or as they are."""
+    from cervix_nb.clinical import normalize_tiles, stain_normalizer, stain_reference
+    if not stain: return x, None, None
+    ref = stain_reference(x, seed=seed); normalize = stain_normalizer(stain, ref)
+    return normalize_tiles(x, normalize)[0], normalize, ref
+
 # %% ../nbs/07_cli.ipynb #e741e399
 def train_from_slides(slides, # a slides table (CSV), or the folder holding slides.csv
                       out, # output folder (replaced whole): `TRAIN_OUTPUTS`
@@ -384,12 +398,11 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
     """§5.1's tile classifier trained on a user's slides table, the count rule chosen on its `val`
     slides; the training record."""
     from cervix_nb.core import atomic_folder, get_scale
-    from cervix_nb.clinical import (STAIN_SIGMA, normalize_tiles, read_slides_table,
-                                    save_checkpoint, stain_normalizer, stain_reference,
+    from cervix_nb.clinical import (STAIN_SIGMA, read_slides_table, save_checkpoint,
                                     tile_size_10x, train_tile_classifier)
     from cervix_nb.screen import MAP_SIGMA
     t0, scale = time.time(), get_scale(scale)
-    src = Path(slides)/'slides.csv' if Path(slides).is_dir() else Path(slides)
+    src = _table_file(slides)
     table, tile = read_slides_table(src), tile_size_10x(scale)
     train, val = table[table.split == 'train'], table[table.split == 'val']
     if progress: print(f'cervix-train: {len(train)} training and {len(val)} validation slides '
@@ -398,10 +411,7 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
     if tiles.label.nunique() < 2:
         raise CervixError(src, "the training slides give tiles of one class only: the abnormal "
                                "slides' points must fall on selected tiles")
-    normalize, ref = None, None
-    if stain:
-        ref = stain_reference(x, seed=seed); normalize = stain_normalizer(stain, ref)
-        x, unchanged = normalize_tiles(x, normalize)
+    x, normalize, ref = _stain_step(x, stain, seed)
     model, pipe, losses = train_tile_classifier(x, tiles.label.to_numpy(), scale, seed=seed,
                                                 stain_sigma=STAIN_SIGMA, device=device)
     t1, rule, grid = time.time(), None, None
@@ -436,9 +446,8 @@ def cervix_train(slides:str, # slides table (slide_id, path, label, split...), o
                  device:str=None): # 'cpu', 'cuda'...; default CUDA when present
     "Train a screening model (§5.1's tile classifier and a count rule) on your own slides."
     try:
-        table = Path(slides)/'slides.csv' if Path(slides).is_dir() else Path(slides)
-        check_file(table, 'slides table')  # before the heavy imports
-        rec = train_from_slides(table, out, scale, stain, seed, device)
+        check_file(_table_file(slides), 'slides table')  # before the heavy imports
+        rec = train_from_slides(slides, out, scale, stain, seed, device)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-train', e)
     rule = rec.get('count_rule')
     print(f"{rec['train_tiles']} training tiles ({rec['abnormal_tiles']} abnormal) of "

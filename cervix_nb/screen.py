@@ -416,6 +416,18 @@ def _figure_png(fig) -> bytes:
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100, bbox_inches='tight'); plt.close(fig)
     return buf.getvalue()
 
+# %% ../nbs/05b_screen.ipynb #d6382f89
+def _run_scorer(model, scorer:Scorer|None, settings:ScreenSettings) -> Scorer:
+    """The scorer a slide is screened with: the one given (checked), else one prepared here; a
+    normalized model needs its normalizer."""
+    st = settings
+    if scorer is not None and not isinstance(scorer, Scorer):
+        raise ValueError('scorer must come from prepare_scorer')
+    if st.stain and (scorer is None or scorer.normalize is None):
+        raise CervixError('screening settings', f'the model was trained on {st.stain}-normalized '
+                          'tiles: score with checkpoint_scorer, which normalizes them the same way')
+    return scorer or prepare_scorer(model, st.device, st.precision, st.compile)
+
 # %% ../nbs/05b_screen.ipynb #55025a97
 def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened here once)
                  model, pipeline:Pipeline, out, # out: the slide's output folder, replaced whole
@@ -429,14 +441,8 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
     if not isinstance(slide, Slide):
         with Slide(slide, settings.backend, settings.scan_power) as s:
             return screen_slide(s, model, pipeline, out, settings, slide_id, scorer, config)
-    t0, sid = time.time(), safe_slide_id(slide_id or slide.path.stem)
-    if scorer is not None and not isinstance(scorer, Scorer):
-        raise ValueError('scorer must come from prepare_scorer')
-    st = settings
-    if st.stain and (scorer is None or scorer.normalize is None):
-        raise CervixError('screening settings', f'the model was trained on {st.stain}-normalized '
-                          'tiles: score with checkpoint_scorer, which normalizes them the same way')
-    scorer = scorer or prepare_scorer(model, st.device, st.precision, st.compile)
+    t0, sid, st = time.time(), safe_slide_id(slide_id or slide.path.stem), settings
+    scorer = _run_scorer(model, scorer, st)
     tiles = screen_tiles(slide, scorer, pipeline, st)
     t1, dec = time.time(), slide_decision(tiles, st.tile_threshold, st.n_tiles)
     top, imgs, maps, boxes = explain_top_tiles(slide, tiles, model, pipeline, st, scorer.device,

@@ -74,7 +74,7 @@ def count_rule_share(n_tiles:int, # flagged tiles that make a slide abnormal (ab
     return n_tiles / selected_tiles
 
 def tiles_for_share(share:float, selected_tiles:int) -> int:
-    "The flagged tiles that make a slide of `selected_tiles` abnormal under a share rule (at least 1)."
+    "Flagged tiles that make a slide of `selected_tiles` abnormal under a share rule (at least 1)."
     return max(1, math.ceil(share * selected_tiles - 1e-9))
 
 # %% ../nbs/06_slides.ipynb #75a92846
@@ -105,7 +105,7 @@ def bootstrap_slides(y, # slide labels, 0/1
 
 # %% ../nbs/06_slides.ipynb #21384dba
 def interval_table(y, scores:dict, metric, boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
-    "Each method's `metric`, its percentile interval over `boot` (`bootstrap_slides`) and the slides."
+    "Each method's `metric`, its percentile interval over `boot` and the number of slides."
     lo, hi = (1 - level) / 2, (1 + level) / 2
     return pd.DataFrame({m: dict(estimate=metric(np.asarray(y).astype(int), np.asarray(s)),
                                  low=boot[m].quantile(lo), high=boot[m].quantile(hi), slides=len(y))
@@ -132,7 +132,8 @@ def paired_differences(boot:pd.DataFrame, level:float=0.95,
 FROC_FP_RATES = (0.25, 0.5, 1, 2, 4, 8)  # false positives per slide at which the FROC score is read
 
 def froc_curve(scores, # one score per detection, all slides together
-               lesions:list, # per detection, the ids of the lesions it hits (empty: a false positive)
+               # per detection, the ids of the lesions it hits (empty: a false positive)
+               lesions:list,
                n_lesions:int, n_slides:int) -> pd.DataFrame:
     """Sensitivity and mean false positives per slide at every detection score, from the highest
     down."""
