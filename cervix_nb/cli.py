@@ -390,7 +390,7 @@ def _stain_step(x, stain:str|None, seed:int) -> tuple:
 # %% ../nbs/07_cli.ipynb #e741e399
 def train_from_slides(slides, # a slides table (CSV), or the folder holding slides.csv
                       out, # output folder (replaced whole): `TRAIN_OUTPUTS`
-                      # 'quick' or 'paper' (network, tile size, epochs); default $CERVIX_SCALE
+                      # 'quick', 'study' or 'paper' (network, tile size); default $CERVIX_SCALE
                       scale=None,
                       # stain normalization fitted on the training tiles: 'reinhard', 'macenko'
                       stain:str|None=None,
@@ -441,7 +441,7 @@ def cervix_train(slides:str, # slides table (slide_id, path, label, split...), o
                  out:str='model',
                  # normalization fitted on the training tiles: 'reinhard', 'macenko' (default none)
                  stain:str=None,
-                 scale:str=None, # 'quick' (CPU) or 'paper' (GPU); default $CERVIX_SCALE, else quick
+                 scale:str=None, # 'quick', 'study' (CPU) or 'paper' (GPU); default $CERVIX_SCALE
                  seed:int=0, # one seed for tile choice, oversampling and training
                  device:str=None): # 'cpu', 'cuda'...; default CUDA when present
     "Train a screening model (§5.1's tile classifier and a count rule) on your own slides."
@@ -459,7 +459,7 @@ def cervix_train(slides:str, # slides table (slide_id, path, label, split...), o
 
 # %% ../nbs/07_cli.ipynb #272d9fe7
 @call_parse
-def cervix_reproduce(scale:str=None, # 'quick' (CPU) or 'paper' (GPU); default $CERVIX_SCALE
+def cervix_reproduce(scale:str=None, # 'quick', 'study' or 'paper'; default $CERVIX_SCALE
                      # comma-separated notebook names to run, e.g. 01_herlev,02_tiles; default all
                      sections:str=None,
                      out:str=None, # run folder; default data/runs/<date-time>-<scale>

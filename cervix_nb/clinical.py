@@ -5,6 +5,7 @@
 # %% ../nbs/05_clinical.ipynb #929ec8f2
 from __future__ import annotations
 import json, math, os, time, warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,7 +33,7 @@ from fastcore.basics import patch
 from .core import (CervixError, check_file, Scale, data_dir, get_device, seed_everything,
                             atomic_path, atomic_write, versions)
 from .wsi import Slide, mag_grid, read_at, write_slide
-from .herlev import (HERLEV_CLASSES, SEVERITY_OF_CLASS, SYNTHETIC_VERSION, synth_cell,
+from .herlev import (HERLEV_CLASSES, SEVERITY_OF_CLASS, SYNTHETIC_VERSION, synth_cell, CELL_STYLES,
                               TinyResNet, imagenet_state, Pipeline, Classifier,
                               RegressionConstraint, SeverityNet, train_model)
 from .tiles import GlassSpec, GlassScene, grey_levels
@@ -40,15 +41,17 @@ from .baselines import build_tile_backbone, make_tile_model
 from .localization import candidate_boxes
 
 # %% auto #0
-__all__ = ['SLIDE_COLUMNS', 'CELL_MAP_STEP', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'SLIDES_TABLE', 'TILE_COLUMNS', 'STAIN_NORMALIZERS',
-           'BINARY_W_R', 'STAIN_SIGMA', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'SmearScene',
-           'points_geojson', 'read_points', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide',
+__all__ = ['REACTIVE_STYLE', 'SLIDE_COLUMNS', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'CELL_MAP_STEP', 'COHORT_SPLITS', 'PREVALENCE',
+           'SLIDES_TABLE', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'STAIN_SIGMA', 'CHECKPOINT_FORMAT',
+           'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'SmearScene', 'points_geojson', 'read_points', 'split_sizes',
+           'expected_cells', 'abnormal_counts', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide',
            'SlidesSource', 'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles',
            'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table',
            'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles',
            'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives',
-           'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells', 'make_detector', 'train_detector',
-           'detect', 'match_detections', 'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
+           'slide_resamples', 'intervals', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
+           'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall', 'save_checkpoint',
+           'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -59,19 +62,41 @@ def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
     grey = np.full((3, 3), 1 / 3)
     return (np.diag(gains) @ (sat * np.eye(3) + (1 - sat) * grey)).astype(np.float32)
 
+# %% ../nbs/05_clinical.ipynb #a7c3e910
+# a reactive (benign) intermediate cell: nucleus enlarged about twofold in area and darker, in a
+# large cell; the look-alike of light dysplasia (ours, after the cytology atlases' description)
+REACTIVE_STYLE = replace(CELL_STYLES['normal_intermediate'], nucleus_area=2600, nc_ratio=0.09,
+                         darkness=0.55, coarseness=0.3, irregularity=0.05)
+
+def lesion_classes(worst:int, # 7-class index of the slide's worst lesion: 3 (light) to 6 (CIS)
+                   n:int, rng:np.random.Generator) -> np.ndarray:
+    """7-classes of a lesion's `n` abnormal cells: every grade from light dysplasia up to `worst`,
+    each twice as frequent as the grade below."""
+    if not 3 <= worst <= 6: raise ValueError(f'worst lesion class must be 3 to 6, got {worst}')
+    grades = np.arange(3, worst + 1)
+    p = 2.0 ** (grades - 3)
+    return rng.choice(grades, n, p=p / p.sum())
+
 # %% ../nbs/05_clinical.ipynb #48b1d707
 class SmearScene(GlassScene):
     "§4.1's glass with a smear-shaped sample, cells of chosen classes in it, a slide-wide stain."
-    CLASS_BANK = 12  # distinct cells drawn per class and slide, each used in 4 orientations
+    CLASS_BANK = 32  # distinct cells per class (and look-alike) and slide, each in 4 orientations
     def __init__(self, width:int, height:int, seed:int=0,
-                 # share of the cells drawn from the abnormal classes (0 for a normal slide)
-                 abnormal_share:float=0.0,
+                 abnormal_cells:int=0, # abnormal cells on the slide (0 and no share: normal)
+                 abnormal_share:float=0.0, # or: each normal-looking cell abnormal with this chance
+                 worst_class:int=6, # the worst lesion's 7-class: the abnormal cells' mix
                  cells_per_mpx:float=60.0, # cells per megapixel of sample, level 0
                  clump_share:float=0.25, # share of the cells gathered in clumps
+                 reactive_share:float=0.03, # share of normal cells that are reactive look-alikes
+                 crowded_per_mpx:float=1.0, # crowded groups of columnar cells per Mpx of sample
                  stain:float=1.0, # strength of the slide's stain variation (0: none)
                  spec:GlassSpec=GlassSpec()):
-        self.abnormal_share, self.cell_density = abnormal_share, cells_per_mpx
+        if abnormal_cells and abnormal_share:
+            raise ValueError('give abnormal_cells or abnormal_share, not both')
+        self.abnormal_cells, self.abnormal_share = int(abnormal_cells), abnormal_share
+        self.worst_class, self.cell_density = worst_class, cells_per_mpx
         self.clump_share = clump_share
+        self.reactive_share, self.crowded_per_mpx = reactive_share, crowded_per_mpx
         rs = np.random.default_rng([seed, 7])
         self.stain = stain_matrix(rs, stain)
         self._ellipse = (rs.uniform(0.4, 0.6), rs.uniform(0.4, 0.6), rs.uniform(0.25, 0.36),
@@ -95,15 +120,23 @@ def _smear(self:SmearScene, big:np.ndarray) -> np.ndarray:
 
 # %% ../nbs/05_clinical.ipynb #9af629b2
 @patch
+def _sample_points(self:SmearScene, n:int, rng) -> tuple:
+    "`n` level-0 points (x, y) in the sample, denser where the smear is thicker."
+    w = self.smear ** 2
+    gy, gx = np.unravel_index(rng.choice(w.size, n, p=(w / w.sum()).ravel()), w.shape)
+    x, y = gx + rng.uniform(-.5, .5, n), gy + rng.uniform(-.5, .5, n)
+    return x * self.COARSE, y * self.COARSE
+
+# %% ../nbs/05_clinical.ipynb #c0a1e5f2
+@patch
 def _place_objects(self:SmearScene, rng) -> pd.DataFrame:
-    "The glass's debris, artefacts and blurs, and the sample's cells with their 7-class."
+    """The glass's debris, artefacts and blurs, and the sample's cells with their 7-class and
+    look-alike kind ('reactive', 'crowded' or '')."""
     glass = GlassScene._place_objects(self, rng)
     glass = glass[glass.kind != 'cell']  # the glass's own cells are replaced by the sample's
-    w = self.smear ** 2
-    n = rng.poisson(self.cell_density * float(self.smear.sum()) * self.COARSE ** 2 / 1e6)
-    gy, gx = np.unravel_index(rng.choice(w.size, n, p=(w / w.sum()).ravel()), w.shape)
-    x = (gx + rng.uniform(-.5, .5, n)) * self.COARSE
-    y = (gy + rng.uniform(-.5, .5, n)) * self.COARSE
+    mpx = float(self.smear.sum()) * self.COARSE ** 2 / 1e6
+    n = rng.poisson(self.cell_density * mpx)
+    x, y = self._sample_points(n, rng)
     # these cells join a clump of about six, moved next to its centre (the first clumped cells'
     # places) by 90 level-0 px: well under a normal cell's width
     clumped = np.flatnonzero(rng.random(n) < self.clump_share)
@@ -111,21 +144,45 @@ def _place_objects(self:SmearScene, rng) -> pd.DataFrame:
         centre = rng.integers(0, max(1, len(clumped) // 6), len(clumped))
         x[clumped] = x[clumped[centre]] + rng.normal(0, 90, len(clumped))
         y[clumped] = y[clumped[centre]] + rng.normal(0, 90, len(clumped))
-    abn = rng.random(n) < self.abnormal_share
-    cls7 = np.where(abn, rng.integers(3, 7, n), rng.choice(3, n, p=[0.45, 0.45, 0.10]))
-    cells = pd.DataFrame(dict(kind='cell', x=x, y=y, seed=rng.integers(0, 2**31, n), cls7=cls7))
-    o = pd.concat([cells, glass.assign(cls7=-1)], ignore_index=True)
+    cls7 = rng.choice(3, n, p=[0.45, 0.45, 0.10])
+    look = np.where(rng.random(n) < self.reactive_share, 'reactive', '')
+    cls7[look == 'reactive'] = 1
+    # crowded groups: 5-9 columnar cells within 30 level-0 px of their centre, nuclei overlapping
+    size = rng.integers(5, 10, rng.poisson(self.crowded_per_mpx * mpx))
+    gx, gy = self._sample_points(len(size), rng)
+    m = int(size.sum())
+    x = np.r_[x, np.repeat(gx, size) + rng.normal(0, 30, m)]
+    y = np.r_[y, np.repeat(gy, size) + rng.normal(0, 30, m)]
+    cls7, look = np.r_[cls7, np.full(m, 2)], np.r_[look, np.full(m, 'crowded')]
+    cells = pd.DataFrame(dict(kind='cell', x=x, y=y, seed=rng.integers(0, 2**31, n + m),
+                              cls7=cls7, look=look))
+    o = pd.concat([cells, glass.assign(cls7=-1, look='')], ignore_index=True)
     inside = (o.x >= 0) & (o.x < self.width) & (o.y >= 0) & (o.y < self.height)
-    return o[inside].reset_index(drop=True)
+    return self._make_abnormal(o[inside].reset_index(drop=True), rng)
+
+# %% ../nbs/05_clinical.ipynb #3b8e21d4
+@patch
+def _make_abnormal(self:SmearScene, o:pd.DataFrame, rng) -> pd.DataFrame:
+    """`abnormal_cells` of the plain (not look-alike) cells, or each with chance `abnormal_share`,
+    turned into the lesion's abnormal cells."""
+    plain = np.flatnonzero((o.kind == 'cell').to_numpy() & (o.look == '').to_numpy())
+    if self.abnormal_cells > len(plain):
+        raise ValueError(f'{self.abnormal_cells} abnormal cells asked, the slide has {len(plain)}')
+    if self.abnormal_share: pick = plain[rng.random(len(plain)) < self.abnormal_share]
+    else: pick = rng.choice(plain, self.abnormal_cells, replace=False)
+    if len(pick): o.loc[pick, 'cls7'] = lesion_classes(self.worst_class, len(pick), rng)
+    return o
 
 # %% ../nbs/05_clinical.ipynb #a8565ca9
 @patch
-def _class_cell(self:SmearScene, cls7:int, k:int) -> tuple:
+def _class_cell(self:SmearScene, cls7:int, k:int,
+                look:str='', # 'reactive': drawn with `REACTIVE_STYLE`
+               ) -> tuple:
     "Bank entry k of class `cls7`, stained: (colour uint8, opacity uint8, cell mask)."
-    key = ('cls', cls7, k)
+    key = ('cls', cls7, look == 'reactive', k)
     if key not in self._bank:
-        rng = np.random.default_rng([self.seed, 101, cls7, k])
-        img, nuc, cyt = synth_cell(cls7, rng)
+        rng = np.random.default_rng([self.seed, 101, cls7, k, look == 'reactive'])
+        img, nuc, cyt = synth_cell(cls7, rng, REACTIVE_STYLE if look == 'reactive' else None)
         col = np.clip(img.astype(np.float32) / 255 @ self.stain.T, 0, 1)
         alpha = ndimage.gaussian_filter((nuc | cyt).astype(np.float32), 0.8)
         to8 = lambda a: (a * 255 + .5).astype(np.uint8)
@@ -137,8 +194,8 @@ def _class_cell(self:SmearScene, cls7:int, k:int) -> tuple:
 def draw_object(self:SmearScene, i:int) -> tuple:
     "Object `i` alone (a cell of its class, stained; else the glass's object), as `GlassScene`'s."
     if self.objects.kind.iat[i] != 'cell': return GlassScene.draw_object(self, i)
-    seed = int(self.objects.seed.iat[i])
-    col, alpha, _ = self._class_cell(int(self.objects.cls7.iat[i]), seed % self.CLASS_BANK)
+    seed, look = int(self.objects.seed.iat[i]), self.objects.look.iat[i]
+    col, alpha, _ = self._class_cell(int(self.objects.cls7.iat[i]), seed % self.CLASS_BANK, look)
     turn = (seed // self.CLASS_BANK) % 4
     to1 = lambda a: np.rot90(a, turn).astype(np.float32) / 255
     return to1(col), to1(alpha)
@@ -148,7 +205,9 @@ def draw_object(self:SmearScene, i:int) -> tuple:
 def _placed_mask(self:SmearScene, i:int) -> tuple:
     "Cell object `i`'s mask as `render` places it: (mask, level-0 top, left, 7-class)."
     seed, c = int(self.objects.seed.iat[i]), int(self.objects.cls7.iat[i])
-    m = np.rot90(self._class_cell(c, seed % self.CLASS_BANK)[2], (seed // self.CLASS_BANK) % 4)
+    look = self.objects.look.iat[i]
+    m = self._class_cell(c, seed % self.CLASS_BANK, look)[2]
+    m = np.rot90(m, (seed // self.CLASS_BANK) % 4)
     top = int(round(self.objects.y.iat[i])) - m.shape[0] // 2
     left = int(round(self.objects.x.iat[i])) - m.shape[1] // 2
     return m, top, left, c
@@ -156,14 +215,15 @@ def _placed_mask(self:SmearScene, i:int) -> tuple:
 # %% ../nbs/05_clinical.ipynb #b00a64ac
 @patch
 def cells(self:SmearScene) -> pd.DataFrame:
-    "Ground truth: every cell's level-0 box (x0, y0, x1, y1; exclusive ends), 7-class and severity."
+    """Ground truth: every cell's level-0 box (x0, y0, x1, y1; exclusive ends), 7-class, severity
+    and look-alike kind."""
     rows = []
     for i in np.flatnonzero(self.objects.kind.values == 'cell'):
         m, top, left, c = self._placed_mask(i)
         ys, xs = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
         rows.append(dict(x0=left + xs[0], y0=top + ys[0], x1=left + xs[-1] + 1, y1=top + ys[-1] + 1,
-                         cls7=c, severity=SEVERITY_OF_CLASS[c]))
-    df = pd.DataFrame(rows, columns=['x0', 'y0', 'x1', 'y1', 'cls7', 'severity'])
+                         cls7=c, severity=SEVERITY_OF_CLASS[c], lookalike=self.objects.look.iat[i]))
+    df = pd.DataFrame(rows, columns=['x0', 'y0', 'x1', 'y1', 'cls7', 'severity', 'lookalike'])
     df[['x0', 'y0']] = df[['x0', 'y0']].clip(lower=0)
     df['x1'], df['y1'] = df.x1.clip(upper=self.width), df.y1.clip(upper=self.height)
     return df
@@ -226,59 +286,135 @@ def read_points(path, # a GeoJSON file of point annotations
 
 # %% ../nbs/05_clinical.ipynb #21c689e9
 SLIDE_COLUMNS = ('slide_id', 'path', 'label', 'split', 'annotations')
-# level-0 px per pixel of a cohort slide's pixel ground truth (<slide>.cells.png: severity of the
-# cell on top, 0 elsewhere)
-CELL_MAP_STEP = 16
-
-def write_cohort(root, # folder to fill (created); an existing slide of the same name is kept
-                 n_per_class:int, # normal slides, and as many abnormal ones
-                 side:int, # level-0 side of each slide, px
-                 seed:int=0,
-                 abnormal_share:float=0.25, # share of abnormal cells on an abnormal slide
-                 # share of an abnormal slide's abnormal cells that get a point
-                 annotated_share:float=0.4,
-                 test_share:float=0.2,
-                 # strength of the stain variation between slides (0: none; 3: another lab)
-                 stain:float=1.0,
-                ) -> pd.DataFrame:
-    """Generate a synthetic cohort of normal and abnormal smear slides with annotations and ground
-    truth; returns its slides table (`read_slides_table`)."""
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for label_, share in (('normal', 0.0), ('abnormal', abnormal_share)):
-        n_test = max(1, round(n_per_class * test_share))
-        test_idx = set(rng.choice(n_per_class, n_test, replace=False).tolist())
-        for k in range(n_per_class):
-            sid = f'{label_}-{k:03d}'
-            s_seed = int(rng.integers(0, 2**31))
-            path, ann = root/f'{sid}.svs', ''
-            if not path.exists() or not (root/f'{sid}.cells.png').exists():
-                sc = SmearScene(side, side, seed=s_seed, abnormal_share=share, stain=stain)
-                # before the slide: a slide never lacks its ground truth
-                atomic_write(root/f'{sid}.cells.csv', sc.cells().to_csv(index=False))
-                with atomic_path(root/f'{sid}.cells.png') as tmp:
-                    Image.fromarray(sc.cell_map(CELL_MAP_STEP)).save(tmp, format='PNG')
-                if not path.exists(): write_slide(path, sc.render, side, side, desc=sid)
-            if label_ == 'abnormal':
-                cells = pd.read_csv(root/f'{sid}.cells.csv')
-                abn = cells[cells.severity > 1]
-                pick = abn.sample(frac=annotated_share, random_state=s_seed % 2**31)
-                pts = pd.DataFrame(dict(x=(pick.x0 + pick.x1) / 2, y=(pick.y0 + pick.y1) / 2,
-                                        name=[HERLEV_CLASSES[c] for c in pick.cls7]))
-                ann = f'{sid}.geojson'
-                atomic_write(root/ann, json.dumps(points_geojson(pts)))
-            rows.append(dict(slide_id=sid, path=f'{sid}.svs', label=label_,
-                             split='test' if k in test_idx else 'train', annotations=ann))
-    table = pd.DataFrame(rows, columns=SLIDE_COLUMNS)
-    atomic_write(root/'slides.csv', table.to_csv(index=False))
-    return read_slides_table(root/'slides.csv', training=False)
-
-# %% ../nbs/05_clinical.ipynb #c14554f5
 SLIDE_LABELS = ('normal', 'abnormal')
 # train: the tile classifier learns from it; val: the count rule is chosen on it; test: held out
 SLIDE_SPLITS = ('train', 'val', 'test')
+# level-0 px per pixel of a cohort slide's pixel ground truth (<slide>.cells.png: severity of the
+# cell on top, 0 elsewhere)
+CELL_MAP_STEP = 16
+COHORT_SPLITS = (0.4, 0.2, 0.4)  # shares of each label's slides in train, val and test
 
+def split_sizes(n:int, shares:tuple=COHORT_SPLITS) -> tuple:
+    """Slides of one label in (train, val, test): at least one held out, a validation slide only
+    when two are left for training and validation."""
+    test = min(n, max(1, round(n * shares[2]))) if n else 0
+    val = round(n * shares[1]) if n - test >= 2 else 0
+    return n - test - val, val, test
+
+# %% ../nbs/05_clinical.ipynb #5e7d20a1
+# abnormal cells on an abnormal slide: from 3 cells to 3% of the slide's cells (ours: real smears
+# hold a handful to a few hundred abnormal cells among tens of thousands)
+PREVALENCE = (3, 0.03)
+
+def expected_cells(side:int, cells_per_mpx:float=60.0) -> float:
+    "Cells expected on a `SmearScene` of `side` level-0 px: the density times the mean sample area."
+    return cells_per_mpx * math.pi * 0.3 * 0.25 * side * side / 1e6  # ellipse semi-axes ~0.3, 0.25
+
+def abnormal_counts(n:int, low:float, high:float, rng:np.random.Generator) -> np.ndarray:
+    """Abnormal cells for `n` abnormal slides, log-uniform over [low, high], one draw in each n-th
+    of the range, shuffled."""
+    u = (np.arange(n) + rng.random(n)) / max(n, 1)
+    return rng.permutation(np.round(np.exp(np.log(low) + u * np.log(high / low))).astype(int))
+
+# %% ../nbs/05_clinical.ipynb #0d4c7e55
+def _smear_recipe(side:int, seed:int, knobs:dict) -> str:
+    "What a cohort slide was made from, as written beside it (`<slide>.recipe.json`)."
+    return json.dumps(dict(side=side, seed=seed, version=SYNTHETIC_VERSION, **knobs), sort_keys=True)
+
+def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
+    """One cohort slide: its ground truth, the slide, then its recipe (a slide is reused only when
+    its recipe is there and the same)."""
+    sc = SmearScene(side, side, seed=seed, **knobs)
+    atomic_write(root/f'{sid}.cells.csv', sc.cells().to_csv(index=False))
+    with atomic_path(root/f'{sid}.cells.png') as tmp:
+        Image.fromarray(sc.cell_map(CELL_MAP_STEP)).save(tmp, format='PNG')
+    write_slide(root/f'{sid}.svs', sc.render, side, side, desc=sid)
+    atomic_write(root/f'{sid}.recipe.json', _smear_recipe(side, seed, knobs))
+
+def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
+    "`_write_smear` for every job (sid, side, seed, knobs), in up to `workers` processes."
+    workers = min(len(jobs), workers or min(2, os.cpu_count() or 1))
+    if workers <= 1:
+        for j in tqdm(jobs, desc=f'slides of {root.name}', mininterval=5): _write_smear(root, *j)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from cervix_nb import clinical  # the library's function: picklable into another process
+    # fork: a plain script without a __main__ guard works too (the workers never touch torch)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) as ex:
+        futures = [ex.submit(clinical._write_smear, root, *j) for j in jobs]
+        for f in tqdm(as_completed(futures), total=len(jobs), desc=f'slides of {root.name}'):
+            f.result()
+
+# %% ../nbs/05_clinical.ipynb #7a9e3c12
+def _cohort_plan(n:dict, side:int, rng, abnormal_cells, splits:tuple, knobs:dict) -> list:
+    "Every slide of a cohort: id, label, split, seed and its `SmearScene` knobs."
+    plan = []
+    for label_ in SLIDE_LABELS:
+        split = rng.permutation(np.repeat(SLIDE_SPLITS, split_sizes(n[label_], splits)))
+        count, given = np.zeros(len(split), int), abnormal_cells is not None
+        if label_ == 'abnormal' and given and not isinstance(abnormal_cells, tuple):
+            count = np.asarray(abnormal_cells, int)
+            if len(count) != len(split):
+                raise ValueError(f'{len(count)} abnormal cell counts for {len(split)} '
+                                 'abnormal slides')
+        elif label_ == 'abnormal':
+            cells = expected_cells(side, knobs.get('cells_per_mpx', 60.0))
+            low, high = abnormal_cells or (PREVALENCE[0], max(PREVALENCE[0], PREVALENCE[1] * cells))
+            for part in SLIDE_SPLITS:
+                at = np.flatnonzero(split == part)
+                count[at] = abnormal_counts(len(at), low, high, rng)
+        worst = np.zeros(len(split), int)
+        if label_ == 'abnormal': worst = rng.integers(3, 7, len(split))
+        for k in range(len(split)):
+            lesion = dict(abnormal_cells=int(count[k]), worst_class=int(worst[k]))
+            plan.append(dict(slide_id=f'{label_}-{k:03d}', label=label_, split=split[k],
+                             seed=int(rng.integers(0, 2**31)), knobs=dict(knobs, **lesion)))
+    return plan
+
+# %% ../nbs/05_clinical.ipynb #2b6f0d93
+def write_cohort(root, # folder to fill (created); a slide made from the same recipe is kept
+                 n_per_class:int|tuple, # slides per label, or (normal, abnormal) slides
+                 side:int, # level-0 side of each slide, px
+                 seed:int=0,
+                 # abnormal cells per abnormal slide: a (low, high) range drawn log-uniformly in
+                 # each split, or one count per abnormal slide; default `PREVALENCE`
+                 abnormal_cells:tuple|list|None=None,
+                 annotated_share:float=0.4, # share of the abnormal cells given a point
+                 splits:tuple=COHORT_SPLITS, # shares of each label's slides in train, val, test
+                 stain:float=1.0, # stain variation between slides (0: none; 3: another lab)
+                 workers:int|None=None, # processes writing slides; default: up to 2
+                 **knobs, # further `SmearScene` knobs: reactive_share, crowded_per_mpx, ...
+                ) -> pd.DataFrame:
+    """Generate a synthetic cohort of normal and abnormal smear slides with annotations and ground
+    truth; returns its slides table (`read_slides_table`) with every slide's knobs."""
+    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    if not isinstance(n_per_class, tuple): n_per_class = (n_per_class,) * 2
+    n = dict(zip(SLIDE_LABELS, n_per_class))
+    plan = _cohort_plan(n, side, rng, abnormal_cells, splits, dict(knobs, stain=stain))
+    def done(p):
+        f = root/f"{p['slide_id']}.recipe.json"
+        return f.exists() and f.read_text() == _smear_recipe(side, p['seed'], p['knobs'])
+    _write_smears(root, [(p['slide_id'], side, p['seed'], p['knobs']) for p in plan
+                         if not done(p)], workers)
+    rows = []
+    for p in plan:
+        sid = p['slide_id']
+        cells = pd.read_csv(root/f'{sid}.cells.csv', keep_default_na=False)
+        ann = f'{sid}.geojson' if p['label'] == 'abnormal' else ''
+        if ann:
+            abn = cells[cells.severity > 1]
+            pick = abn.sample(max(1, round(annotated_share * len(abn))), random_state=p['seed'])
+            pts = pd.DataFrame(dict(x=(pick.x0 + pick.x1) / 2, y=(pick.y0 + pick.y1) / 2,
+                                    name=[HERLEV_CLASSES[c] for c in pick.cls7]))
+            atomic_write(root/ann, json.dumps(points_geojson(pts)))
+        rows.append(dict(slide_id=sid, path=f'{sid}.svs', label=p['label'], split=p['split'],
+                         annotations=ann, cells=len(cells), **p['knobs']))
+    atomic_write(root/'slides.csv', pd.DataFrame(rows).to_csv(index=False))
+    return read_slides_table(root/'slides.csv', training=False)
+
+# %% ../nbs/05_clinical.ipynb #c14554f5
 def safe_slide_id(slide_id) -> str:
     "`slide_id` when it can name a folder inside an output folder; else a clear error."
     s = str(slide_id)
@@ -329,7 +465,7 @@ def read_slides_table(path,
                       training:bool=True, # also require train slides of both labels
                      ) -> pd.DataFrame:
     """A slides table, checked: slide_id, path and annotations (absolute), label, split,
-    magnification (NaN: the file's own)."""
+    magnification (NaN: the file's own), then the table's other columns."""
     src = check_file(path, 'slides table')
     try: t = pd.read_csv(src, dtype={'slide_id': str, 'path': str, 'annotations': str})
     except Exception as e:
@@ -351,7 +487,8 @@ def read_slides_table(path,
     t = _table_files(_table_values(t.assign(magnification=mag), src), src)
     no_train = [c for c in SLIDE_LABELS if not ((t.label == c) & (t.split == 'train')).any()]
     if training and no_train: raise CervixError(src, f'no {no_train[0]} slide in the train split')
-    return t[list(SLIDE_COLUMNS) + ['magnification']].reset_index(drop=True)
+    cols = list(SLIDE_COLUMNS) + ['magnification']  # then any further column, as it is
+    return t[cols + [c for c in t.columns if c not in cols]].reset_index(drop=True)
 
 # %% ../nbs/05_clinical.ipynb #00da2643
 def open_slide(slide) -> Slide:
@@ -650,6 +787,27 @@ def expected_false_positives(specificity:float, n_tiles:float, # tiles per slide
     ratio) of them) times (1 - specificity)."""
     neg = n_tiles if ratio is None else n_tiles * ratio / (1 + ratio)
     return neg * (1 - specificity)
+
+# %% ../nbs/05_clinical.ipynb #6f2e8b14
+def slide_resamples(slide_ids, # the slide of each item (a tile, or the slide itself)
+                    labels, # 0/1 label of each item; one label per slide
+                    n_resamples:int=2000, seed:int=0) -> list:
+    """Index arrays of bootstrap resamples over slides: each label's slides drawn with replacement,
+    every drawn slide bringing all its items."""
+    codes, _ = pd.factorize(np.asarray(slide_ids))
+    y = np.asarray(labels).astype(int)
+    items = [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
+    slide_label = np.array([y[ix[0]] for ix in items])
+    if any(len(np.unique(y[ix])) > 1 for ix in items):
+        raise ValueError('a slide has items of both labels')
+    by_class = [np.flatnonzero(slide_label == c) for c in np.unique(slide_label)]
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([items[k] for c in by_class for k in rng.choice(c, len(c))])
+            for _ in range(n_resamples)]
+
+def intervals(boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
+    "The percentile interval (low, high) of every column of bootstrap replicates."
+    return boot.quantile([(1 - level) / 2, (1 + level) / 2]).T.set_axis(['low', 'high'], axis=1)
 
 # %% ../nbs/05_clinical.ipynb #b9002ce9
 STAIN_SIGMA = 0.1  # §5.1's HED jitter strength (ours: the paper gives none); 05, 06, cervix-train

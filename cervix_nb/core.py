@@ -43,7 +43,7 @@ def check_file(path, # file that must exist and hold data
 class Scale:
     """Every size a section needs at one scale; see `SCALE_SOURCES` for where the paper scale's
     values come from."""
-    name:str              # 'quick' or 'paper'
+    name:str              # 'quick', 'study' or 'paper'
     backbone:str          # network name resolved by §3's backbone builder
     herlev_cells:int      # cells in the generated Herlev-layout set (real Herlev has 917)
     herlev_img:int        # side of the square cell image fed to the network, px
@@ -96,7 +96,12 @@ SCALES = {
     'quick': Scale(name='quick', backbone='tiny_resnet', herlev_cells=917, herlev_img=64,
                    herlev_folds=2, herlev_epochs=12, tile_size=160, tile_counts=(300, 40, 75),
                    tile_repeats=3, tile_epochs=15, batch_size=32, lr=1e-3,
-                   ig_steps=16, slide_size=8192, slides_per_class=3),
+                   ig_steps=16, slide_size=8192, slides_per_class=12),
+    # quick's networks and images; §5's cohort large enough for slide-level intervals
+    'study': Scale(name='study', backbone='tiny_resnet', herlev_cells=917, herlev_img=64,
+                   herlev_folds=2, herlev_epochs=12, tile_size=160, tile_counts=(300, 40, 75),
+                   tile_repeats=1, tile_epochs=10, batch_size=32, lr=1e-3,
+                   ig_steps=16, slide_size=8192, slides_per_class=40),
     'paper': Scale(name='paper', backbone='resnet101', herlev_cells=917, herlev_img=224,
                    herlev_folds=4, herlev_epochs=50, tile_size=800, tile_counts=(1309, 171, 328),
                    tile_repeats=5, tile_epochs=30, batch_size=16, lr=1e-4,
@@ -104,7 +109,7 @@ SCALES = {
 }
 
 # %% ../nbs/00_core.ipynb #dde3182b
-def get_scale(name:str|Scale|None=None, # 'quick' or 'paper'; default: $CERVIX_SCALE, else 'quick'
+def get_scale(name:str|Scale|None=None, # 'quick', 'study', 'paper'; default $CERVIX_SCALE, else quick
              ) -> Scale:
     "The `Scale` named by `name`, else by the environment variable `CERVIX_SCALE`, else `quick`."
     if isinstance(name, Scale): return name
@@ -119,9 +124,9 @@ def get_scale(name:str|Scale|None=None, # 'quick' or 'paper'; default: $CERVIX_S
 
 # %% ../nbs/00_core.ipynb #7e4c611b
 def scale_table() -> pd.DataFrame:
-    "Both scales side by side, with where the paper scale's value comes from."
-    rows = [dict(setting=f.name, quick=getattr(SCALES['quick'], f.name),
-                 paper=getattr(SCALES['paper'], f.name), source=SCALE_SOURCES[f.name])
+    "Every scale side by side, with where the paper scale's value comes from."
+    rows = [dict(setting=f.name, **{k: getattr(s, f.name) for k, s in SCALES.items()},
+                 source=SCALE_SOURCES[f.name])
             for f in fields(Scale) if f.name != 'name']
     return pd.DataFrame(rows).set_index('setting')
 
@@ -278,11 +283,12 @@ def section_notebooks(nbs=None, # folder of notebooks; default: the project's nb
 
 # %% ../nbs/00_core.ipynb #b17cd7b0
 def skip_flags(scale:str|Scale) -> list:
-    """Cell flags left out at `scale`: `slow` and `gpu` at quick scale; at paper scale `gpu` without
-    CUDA."""
+    """Cell flags left out at `scale`: `slow` and `gpu` at quick scale; `slow` at study scale; `gpu`
+    at study and paper scale without CUDA."""
     import torch
-    if get_scale(scale).name == 'quick': return ['slow', 'gpu']
-    return [] if torch.cuda.is_available() else ['gpu']
+    name = get_scale(scale).name
+    if name == 'quick': return ['slow', 'gpu']
+    return ['slow'] * (name == 'study') + ([] if torch.cuda.is_available() else ['gpu'])
 
 # %% ../nbs/00_core.ipynb #fc0ee6e4
 def run_notebook(src, # notebook to execute

@@ -115,7 +115,7 @@ HERLEV_NUCLEUS_MEDIAN = (612, 1307, 1358, 4350, 3667, 2548, 2816)  # N, px
 HERLEV_CYTOPLASM_MEDIAN = (60452, 44766, 2888, 11980, 5856, 2922, 1749)  # C, px
 # the generator's version: part of every cached synthetic folder's name (a changed generator never
 # reuses old files)
-SYNTHETIC_VERSION = 'v2'
+SYNTHETIC_VERSION = 'v3'
 
 @dataclass(frozen=True)
 class CellStyle:
@@ -164,9 +164,10 @@ def _smooth_noise(shape, sigma, rng):
 # %% ../nbs/01_herlev.ipynb #4615a9dd
 def synth_cell(cls:int, # class index into HERLEV_CLASSES
                rng:np.random.Generator,
+               style:CellStyle|None=None, # drawn with this style instead of the class's own
               ) -> tuple:
     "One synthetic Pap cell of class `cls`: (RGB uint8 image, nucleus mask, cytoplasm mask)."
-    st = CELL_STYLES[HERLEV_CLASSES[cls]]
+    st = style or CELL_STYLES[HERLEV_CLASSES[cls]]
     nuc_area = st.nucleus_area * rng.lognormal(0, 0.3)
     logit = math.log(st.nc_ratio / (1 - st.nc_ratio)) + rng.normal(0, 0.45)
     ratio = 1 / (1 + math.exp(-logit))

@@ -10,17 +10,18 @@ import numpy as np
 import pandas as pd
 import torch
 from skimage.measure import label, regionprops
-from sklearn.metrics import accuracy_score, confusion_matrix
+from sklearn.metrics import accuracy_score, confusion_matrix, roc_curve
 
 from .core import get_device, seed_everything
+from .clinical import slide_resamples
 from .herlev import SeverityNet
 
 # %% auto #0
 __all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'MIN_SLIDES_PER_CLASS', 'FROC_FP_RATES', 'FEATURE_THRESHOLDS',
            'flagged_counts', 'count_rule_grid', 'best_configuration', 'count_rule_share', 'tiles_for_share',
-           'rule_for_sensitivity', 'bootstrap_slides', 'interval_table', 'paired_differences', 'froc_curve',
-           'froc_score', 'stitch_mean', 'overlap_grid', 'segmentation_metrics', 'heatmap_features', 'AttentionMIL',
-           'tile_embeddings', 'train_mil', 'mil_predict']
+           'rule_for_sensitivity', 'bootstrap_slides', 'interval_table', 'paired_differences',
+           'sensitivity_at_specificity', 'prevalence_sweep', 'froc_curve', 'froc_score', 'stitch_mean', 'overlap_grid',
+           'segmentation_metrics', 'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
 
 # %% ../nbs/06_slides.ipynb #cda988ad
 def flagged_counts(tiles:pd.DataFrame, # one row per tile: slide_id and score (abnormal probability)
@@ -95,13 +96,10 @@ def bootstrap_slides(y, # slide labels, 0/1
                      n_resamples:int=2000, seed:int=0) -> pd.DataFrame:
     """`metric` of every method on slides resampled with replacement within each class: one row per
     resample, one column per method."""
-    y = np.asarray(y).astype(int); rng = np.random.default_rng(seed)
-    by_class = [np.flatnonzero(y == c) for c in np.unique(y)]
-    rows = []
-    for _ in range(n_resamples):
-        idx = np.concatenate([rng.choice(ix, len(ix), replace=True) for ix in by_class])
-        rows.append({m: metric(y[idx], np.asarray(s)[idx]) for m, s in scores.items()})
-    return pd.DataFrame(rows)
+    y = np.asarray(y).astype(int)
+    scores = {m: np.asarray(s) for m, s in scores.items()}
+    return pd.DataFrame([{m: metric(y[i], s[i]) for m, s in scores.items()}
+                         for i in slide_resamples(np.arange(len(y)), y, n_resamples, seed)])
 
 # %% ../nbs/06_slides.ipynb #21384dba
 def interval_table(y, scores:dict, metric, boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
@@ -127,6 +125,36 @@ def paired_differences(boot:pd.DataFrame, level:float=0.95,
     out = pd.DataFrame(rows, columns=['a', 'b', 'low', 'high'])
     enough = slides_per_class is None or slides_per_class >= MIN_SLIDES_PER_CLASS
     return out.assign(significant=((out.low > 0) | (out.high < 0)) & enough)
+
+# %% ../nbs/06_slides.ipynb #e7a40c13
+def sensitivity_at_specificity(y, # slide labels, 0/1
+                               score, # one score per slide, higher = more abnormal
+                               specificity:float=0.9) -> float:
+    """Slide sensitivity at the threshold that calls at most 1 - `specificity` of the normal slides
+    abnormal (the best such point of the ROC curve)."""
+    fpr, tpr, _ = roc_curve(np.asarray(y).astype(int), score, drop_intermediate=False)
+    return float(tpr[fpr <= 1 - specificity + 1e-12].max())
+
+def prevalence_sweep(abnormal_cells, # per slide: its abnormal cells (0: a normal slide)
+                     scores:dict, # method -> one score per slide
+                     bins, # edges of the bins of abnormal cells per slide, increasing
+                     specificity:float=0.9, n_resamples:int=1000, seed:int=0) -> pd.DataFrame:
+    """Per bin of abnormal cells and method: sensitivity at `specificity` (the bin's abnormal slides
+    against every normal slide), its 95% interval over slides, and the slides behind it."""
+    cells = np.asarray(abnormal_cells); normal = cells == 0
+    metric = lambda y, s: sensitivity_at_specificity(y, s, specificity)
+    rows = []
+    for lo, hi in zip(bins[:-1], bins[1:]):
+        keep = normal | ((cells >= lo) & (cells < hi))
+        y = (~normal[keep]).astype(int)
+        if y.sum() == 0 or y.sum() == len(y): continue
+        sub = {m: np.asarray(s)[keep] for m, s in scores.items()}
+        boot = bootstrap_slides(y, sub, metric, n_resamples, seed)
+        for m, s in sub.items():
+            rows.append(dict(cells_low=lo, cells_high=hi, method=m, sensitivity=metric(y, s),
+                             low=boot[m].quantile(0.025), high=boot[m].quantile(0.975),
+                             abnormal_slides=int(y.sum()), normal_slides=int(len(y) - y.sum())))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/06_slides.ipynb #f6a96ddc
 FROC_FP_RATES = (0.25, 0.5, 1, 2, 4, 8)  # false positives per slide at which the FROC score is read

@@ -11,7 +11,7 @@ BIN = Path(sys.executable).parent
 def test_sections_05_06_on_a_users_slides_table(tmp_path):
     from cervix_nb.clinical import write_cohort
     gen = tmp_path/'generated'
-    write_cohort(gen, 3, 2048, seed=7)
+    write_cohort(gen, 3, 2048, seed=7, abnormal_cells=(8, 12))
     mine = tmp_path/'my slides'; (mine/'scans').mkdir(parents=True)
     t = pd.read_csv(gen/'slides.csv').fillna('')
     for r in t.itertuples():   # only what a user has: the slides and the points, no per-cell truth
@@ -29,7 +29,8 @@ def test_sections_05_06_on_a_users_slides_table(tmp_path):
     assert set(summary.section) == {'05_clinical', '06_slides'} and set(summary.data) == {'real'}, summary
     log05 = (tmp_path/'run'/'05_clinical'/'run.log').read_text()
     assert '6 real slides from' in log05 and 'Faster R-CNN: not trained' in log05
-    assert 'stitching: skipped' in (tmp_path/'run'/'06_slides'/'run.log').read_text()
+    log06 = (tmp_path/'run'/'06_slides'/'run.log').read_text()
+    assert 'stitching: skipped' in log06 and 'prevalence sweep: skipped' in log06
     from cervix_nb.clinical import load_checkpoint
     meta = load_checkpoint(tmp_path/'run'/'05_clinical'/'tile_classifier.pt')[2]
     assert meta['extra']['data'] == 'real' and str(mine/'slides.csv') in meta['extra']['slides']
