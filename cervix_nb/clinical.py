@@ -42,16 +42,16 @@ from .localization import candidate_boxes
 
 # %% auto #0
 __all__ = ['REACTIVE_STYLE', 'SLIDE_COLUMNS', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'CELL_MAP_STEP', 'COHORT_SPLITS', 'PREVALENCE',
-           'SLIDES_TABLE', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'STAIN_SIGMA', 'CHECKPOINT_FORMAT',
-           'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'SmearScene', 'points_geojson', 'read_points', 'split_sizes',
-           'expected_cells', 'abnormal_counts', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide',
-           'SlidesSource', 'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles',
-           'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table',
-           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'stain_normalizer', 'normalize_tiles',
-           'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives',
-           'slide_resamples', 'intervals', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
-           'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall', 'save_checkpoint',
-           'read_checkpoint', 'load_checkpoint']
+           'TRAIN_PREVALENCE', 'SLIDES_TABLE', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'STAIN_SIGMA',
+           'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'library_cell', 'SmearScene',
+           'points_geojson', 'read_points', 'split_sizes', 'expected_cells', 'prevalence_range', 'abnormal_counts',
+           'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide', 'SlidesSource', 'slides_table_path',
+           'slides_source', 'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection', 'otsu_tissue_mask',
+           'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb',
+           'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'stain_reference', 'oversample',
+           'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'slide_resamples', 'intervals',
+           'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells', 'make_detector', 'train_detector',
+           'detect', 'match_detections', 'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -77,10 +77,24 @@ def lesion_classes(worst:int, # 7-class index of the slide's worst lesion: 3 (li
     p = 2.0 ** (grades - 3)
     return rng.choice(grades, n, p=p / p.sum())
 
+# %% ../nbs/05_clinical.ipynb #2e9c5b17
+_CELL_LIBRARY = {}  # (7-class, reactive, k) -> (RGB uint8, opacity uint8, mask), per process
+
+def library_cell(cls7:int, k:int, reactive:bool=False) -> tuple:
+    """Entry k of the cell library of class `cls7` (a reactive look-alike when asked), unstained:
+    drawn once per process, the same for every slide."""
+    key = (cls7, reactive, k)
+    if key not in _CELL_LIBRARY:
+        rng = np.random.default_rng([101, cls7, k, reactive])
+        img, nuc, cyt = synth_cell(cls7, rng, REACTIVE_STYLE if reactive else None)
+        alpha = ndimage.gaussian_filter((nuc | cyt).astype(np.float32), 0.8)
+        _CELL_LIBRARY[key] = (img, (alpha * 255 + .5).astype(np.uint8), nuc | cyt)
+    return _CELL_LIBRARY[key]
+
 # %% ../nbs/05_clinical.ipynb #48b1d707
 class SmearScene(GlassScene):
     "§4.1's glass with a smear-shaped sample, cells of chosen classes in it, a slide-wide stain."
-    CLASS_BANK = 32  # distinct cells per class (and look-alike) and slide, each in 4 orientations
+    CLASS_BANK = 256  # library cells per class (and look-alike), shared by all slides; 4 turns each
     def __init__(self, width:int, height:int, seed:int=0,
                  abnormal_cells:int=0, # abnormal cells on the slide (0 and no share: normal)
                  abnormal_share:float=0.0, # or: each normal-looking cell abnormal with this chance
@@ -178,15 +192,12 @@ def _make_abnormal(self:SmearScene, o:pd.DataFrame, rng) -> pd.DataFrame:
 def _class_cell(self:SmearScene, cls7:int, k:int,
                 look:str='', # 'reactive': drawn with `REACTIVE_STYLE`
                ) -> tuple:
-    "Bank entry k of class `cls7`, stained: (colour uint8, opacity uint8, cell mask)."
+    "Library cell k of class `cls7` in this slide's stain: (colour uint8, opacity uint8, cell mask)."
     key = ('cls', cls7, look == 'reactive', k)
     if key not in self._bank:
-        rng = np.random.default_rng([self.seed, 101, cls7, k, look == 'reactive'])
-        img, nuc, cyt = synth_cell(cls7, rng, REACTIVE_STYLE if look == 'reactive' else None)
+        img, alpha, mask = library_cell(cls7, k, look == 'reactive')
         col = np.clip(img.astype(np.float32) / 255 @ self.stain.T, 0, 1)
-        alpha = ndimage.gaussian_filter((nuc | cyt).astype(np.float32), 0.8)
-        to8 = lambda a: (a * 255 + .5).astype(np.uint8)
-        self._bank[key] = (to8(col), to8(alpha), nuc | cyt)
+        self._bank[key] = ((col * 255 + .5).astype(np.uint8), alpha, mask)
     return self._bank[key]
 
 # %% ../nbs/05_clinical.ipynb #bd40780d
@@ -302,14 +313,27 @@ def split_sizes(n:int, shares:tuple=COHORT_SPLITS) -> tuple:
     return n - test - val, val, test
 
 # %% ../nbs/05_clinical.ipynb #5e7d20a1
-# abnormal cells on an abnormal slide: from 3 cells to 3% of the slide's cells (ours: real smears
-# hold a handful to a few hundred abnormal cells among tens of thousands)
+# abnormal cells on a val or test slide: from 3 cells to 3% of the slide's cells (ours: real
+# smears hold a handful to a few hundred abnormal cells among tens of thousands)
 PREVALENCE = (3, 0.03)
+# on a training slide: 15 to 35% of its cells, the lesion-rich slides a pathologist picks to mark
+# (the paper's training set had 568 abnormal tiles)
+TRAIN_PREVALENCE = (0.15, 0.35)
 
 def expected_cells(side:int, cells_per_mpx:float=60.0) -> float:
     "Cells expected on a `SmearScene` of `side` level-0 px: the density times the mean sample area."
     return cells_per_mpx * math.pi * 0.3 * 0.25 * side * side / 1e6  # ellipse semi-axes ~0.3, 0.25
 
+def prevalence_range(split:str, side:int, cells_per_mpx:float=60.0) -> tuple:
+    """(low, high) abnormal cells of an abnormal slide of `split`: `TRAIN_PREVALENCE` for train,
+    `PREVALENCE` for val and test; never under 3 cells."""
+    cells = expected_cells(side, cells_per_mpx)
+    low, high = PREVALENCE[0], PREVALENCE[1] * cells
+    if split == 'train': low, high = TRAIN_PREVALENCE[0] * cells, TRAIN_PREVALENCE[1] * cells
+    low = max(PREVALENCE[0], low)
+    return low, max(low, high)
+
+# %% ../nbs/05_clinical.ipynb #4a7d2e19
 def abnormal_counts(n:int, low:float, high:float, rng:np.random.Generator) -> np.ndarray:
     """Abnormal cells for `n` abnormal slides, log-uniform over [low, high], one draw in each n-th
     of the range, shuffled."""
@@ -321,6 +345,7 @@ def _smear_recipe(side:int, seed:int, knobs:dict) -> str:
     "What a cohort slide was made from, as written beside it (`<slide>.recipe.json`)."
     return json.dumps(dict(side=side, seed=seed, version=SYNTHETIC_VERSION, **knobs), sort_keys=True)
 
+# %% ../nbs/05_clinical.ipynb #8e1f4c72
 def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
     """One cohort slide: its ground truth, the slide, then its recipe (a slide is reused only when
     its recipe is there and the same)."""
@@ -331,6 +356,7 @@ def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
     write_slide(root/f'{sid}.svs', sc.render, side, side, desc=sid)
     atomic_write(root/f'{sid}.recipe.json', _smear_recipe(side, seed, knobs))
 
+# %% ../nbs/05_clinical.ipynb #1c5b9e36
 def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
     "`_write_smear` for every job (sid, side, seed, knobs), in up to `workers` processes."
     workers = min(len(jobs), workers or min(2, os.cpu_count() or 1))
@@ -359,10 +385,10 @@ def _cohort_plan(n:dict, side:int, rng, abnormal_cells, splits:tuple, knobs:dict
                 raise ValueError(f'{len(count)} abnormal cell counts for {len(split)} '
                                  'abnormal slides')
         elif label_ == 'abnormal':
-            cells = expected_cells(side, knobs.get('cells_per_mpx', 60.0))
-            low, high = abnormal_cells or (PREVALENCE[0], max(PREVALENCE[0], PREVALENCE[1] * cells))
+            density = knobs.get('cells_per_mpx', 60.0)
             for part in SLIDE_SPLITS:
                 at = np.flatnonzero(split == part)
+                low, high = abnormal_cells or prevalence_range(part, side, density)
                 count[at] = abnormal_counts(len(at), low, high, rng)
         worst = np.zeros(len(split), int)
         if label_ == 'abnormal': worst = rng.integers(3, 7, len(split))
@@ -372,13 +398,23 @@ def _cohort_plan(n:dict, side:int, rng, abnormal_cells, splits:tuple, knobs:dict
                              seed=int(rng.integers(0, 2**31)), knobs=dict(knobs, **lesion)))
     return plan
 
+# %% ../nbs/05_clinical.ipynb #6d0a3f58
+def _write_points(path:Path, cells:pd.DataFrame, # a slide's cell table (`SmearScene.cells`)
+                  share:float, seed:int) -> None:
+    "A pathologist's points: GeoJSON points on `share` of the slide's abnormal cells (at least one)."
+    abn = cells[cells.severity > 1]
+    pick = abn.sample(max(1, round(share * len(abn))), random_state=seed)
+    pts = pd.DataFrame(dict(x=(pick.x0 + pick.x1) / 2, y=(pick.y0 + pick.y1) / 2,
+                            name=[HERLEV_CLASSES[c] for c in pick.cls7]))
+    atomic_write(path, json.dumps(points_geojson(pts)))
+
 # %% ../nbs/05_clinical.ipynb #2b6f0d93
 def write_cohort(root, # folder to fill (created); a slide made from the same recipe is kept
                  n_per_class:int|tuple, # slides per label, or (normal, abnormal) slides
                  side:int, # level-0 side of each slide, px
                  seed:int=0,
                  # abnormal cells per abnormal slide: a (low, high) range drawn log-uniformly in
-                 # each split, or one count per abnormal slide; default `PREVALENCE`
+                 # each split, or one count per abnormal slide; default `prevalence_range`
                  abnormal_cells:tuple|list|None=None,
                  annotated_share:float=0.4, # share of the abnormal cells given a point
                  splits:tuple=COHORT_SPLITS, # shares of each label's slides in train, val, test
@@ -403,12 +439,7 @@ def write_cohort(root, # folder to fill (created); a slide made from the same re
         sid = p['slide_id']
         cells = pd.read_csv(root/f'{sid}.cells.csv', keep_default_na=False)
         ann = f'{sid}.geojson' if p['label'] == 'abnormal' else ''
-        if ann:
-            abn = cells[cells.severity > 1]
-            pick = abn.sample(max(1, round(annotated_share * len(abn))), random_state=p['seed'])
-            pts = pd.DataFrame(dict(x=(pick.x0 + pick.x1) / 2, y=(pick.y0 + pick.y1) / 2,
-                                    name=[HERLEV_CLASSES[c] for c in pick.cls7]))
-            atomic_write(root/ann, json.dumps(points_geojson(pts)))
+        if ann: _write_points(root/ann, cells, annotated_share, p['seed'])
         rows.append(dict(slide_id=sid, path=f'{sid}.svs', label=p['label'], split=p['split'],
                          annotations=ann, cells=len(cells), **p['knobs']))
     atomic_write(root/'slides.csv', pd.DataFrame(rows).to_csv(index=False))

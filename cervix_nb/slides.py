@@ -13,7 +13,7 @@ from skimage.measure import label, regionprops
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_curve
 
 from .core import get_device, seed_everything
-from .clinical import slide_resamples
+from .clinical import intervals, slide_resamples
 from .herlev import SeverityNet
 
 # %% auto #0
@@ -104,9 +104,9 @@ def bootstrap_slides(y, # slide labels, 0/1
 # %% ../nbs/06_slides.ipynb #21384dba
 def interval_table(y, scores:dict, metric, boot:pd.DataFrame, level:float=0.95) -> pd.DataFrame:
     "Each method's `metric`, its percentile interval over `boot` and the number of slides."
-    lo, hi = (1 - level) / 2, (1 + level) / 2
+    ci = intervals(boot, level)
     return pd.DataFrame({m: dict(estimate=metric(np.asarray(y).astype(int), np.asarray(s)),
-                                 low=boot[m].quantile(lo), high=boot[m].quantile(hi), slides=len(y))
+                                 low=ci.low[m], high=ci.high[m], slides=len(y))
                          for m, s in scores.items()}).T
 
 MIN_SLIDES_PER_CLASS = 5  # fewer slides of a class than this: no difference is called significant
@@ -149,10 +149,10 @@ def prevalence_sweep(abnormal_cells, # per slide: its abnormal cells (0: a norma
         y = (~normal[keep]).astype(int)
         if y.sum() == 0 or y.sum() == len(y): continue
         sub = {m: np.asarray(s)[keep] for m, s in scores.items()}
-        boot = bootstrap_slides(y, sub, metric, n_resamples, seed)
+        ci = intervals(bootstrap_slides(y, sub, metric, n_resamples, seed))
         for m, s in sub.items():
             rows.append(dict(cells_low=lo, cells_high=hi, method=m, sensitivity=metric(y, s),
-                             low=boot[m].quantile(0.025), high=boot[m].quantile(0.975),
+                             low=ci.low[m], high=ci.high[m],
                              abnormal_slides=int(y.sum()), normal_slides=int(len(y) - y.sum())))
     return pd.DataFrame(rows)
 
