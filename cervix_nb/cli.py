@@ -398,7 +398,7 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
     """§5.1's tile classifier trained on a user's slides table, the count rule chosen on its `val`
     slides; the training record."""
     from cervix_nb.core import atomic_folder, get_scale
-    from cervix_nb.clinical import (STAIN_SIGMA, read_slides_table, save_checkpoint,
+    from cervix_nb.clinical import (SLIDE_STAIN, STAIN_SIGMA, read_slides_table, save_checkpoint,
                                     tile_size_10x, train_tile_classifier)
     from cervix_nb.screen import MAP_SIGMA
     t0, scale = time.time(), get_scale(scale)
@@ -413,13 +413,15 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
                                "slides' points must fall on selected tiles")
     x, normalize, ref = _stain_step(x, stain, seed)
     model, pipe, losses = train_tile_classifier(x, tiles.label.to_numpy(), scale, seed=seed,
-                                                stain_sigma=STAIN_SIGMA, device=device)
+                                                stain_sigma=STAIN_SIGMA, slide_stain=SLIDE_STAIN,
+                                                device=device)
     t1, rule, grid = time.time(), None, None
     if val.label.nunique() == 2:
         rule, grid = _validation_rule(model, pipe, val, tile, scale.batch_size, normalize, device,
                                       progress)
     extra = dict(section='cervix-train', scale=scale.name, seed=seed, slides=str(src), data='real',
-                 stain_sigma=STAIN_SIGMA, map_sigma=MAP_SIGMA, train_slides=len(train),
+                 stain_sigma=STAIN_SIGMA, slide_stain=SLIDE_STAIN, map_sigma=MAP_SIGMA,
+                 train_slides=len(train),
                  train_tiles=len(tiles), abnormal_tiles=int(tiles.label.sum()),
                  **({'count_rule': rule} if rule else {}))
     record = dict(extra, tile=tile, magnification=10.0, stain=stain, validation_slides=len(val),

@@ -42,16 +42,17 @@ from .localization import candidate_boxes
 
 # %% auto #0
 __all__ = ['REACTIVE_STYLE', 'SLIDE_COLUMNS', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'CELL_MAP_STEP', 'COHORT_SPLITS', 'PREVALENCE',
-           'TRAIN_PREVALENCE', 'SLIDES_TABLE', 'TILE_COLUMNS', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'STAIN_SIGMA',
-           'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'library_cell', 'SmearScene',
-           'points_geojson', 'read_points', 'split_sizes', 'expected_cells', 'prevalence_range', 'abnormal_counts',
-           'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide', 'SlidesSource', 'slides_table_path',
-           'slides_source', 'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection', 'otsu_tissue_mask',
-           'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb',
-           'hed_jitter', 'stain_normalizer', 'normalize_tiles', 'stain_reference', 'oversample',
-           'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'slide_resamples', 'intervals',
-           'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells', 'make_detector', 'train_detector',
-           'detect', 'match_detections', 'precision_recall', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint']
+           'TRAIN_PREVALENCE', 'SLIDES_TABLE', 'TILE_COLUMNS', 'SLIDE_STAIN', 'STAIN_NORMALIZERS', 'BINARY_W_R',
+           'STAIN_SIGMA', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'library_cell',
+           'SmearScene', 'points_geojson', 'read_points', 'split_sizes', 'expected_cells', 'prevalence_range',
+           'abnormal_counts', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide', 'SlidesSource',
+           'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection',
+           'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles',
+           'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'colour_jitter', 'stain_normalizer', 'normalize_tiles',
+           'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives',
+           'slide_resamples', 'intervals', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
+           'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall', 'save_checkpoint',
+           'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -192,7 +193,8 @@ def _make_abnormal(self:SmearScene, o:pd.DataFrame, rng) -> pd.DataFrame:
 def _class_cell(self:SmearScene, cls7:int, k:int,
                 look:str='', # 'reactive': drawn with `REACTIVE_STYLE`
                ) -> tuple:
-    "Library cell k of class `cls7` in this slide's stain: (colour uint8, opacity uint8, cell mask)."
+    """Library cell k of class `cls7` in this slide's stain: (colour uint8, opacity uint8, cell
+    mask)."""
     key = ('cls', cls7, look == 'reactive', k)
     if key not in self._bank:
         img, alpha, mask = library_cell(cls7, k, look == 'reactive')
@@ -343,7 +345,8 @@ def abnormal_counts(n:int, low:float, high:float, rng:np.random.Generator) -> np
 # %% ../nbs/05_clinical.ipynb #0d4c7e55
 def _smear_recipe(side:int, seed:int, knobs:dict) -> str:
     "What a cohort slide was made from, as written beside it (`<slide>.recipe.json`)."
-    return json.dumps(dict(side=side, seed=seed, version=SYNTHETIC_VERSION, **knobs), sort_keys=True)
+    recipe = dict(side=side, seed=seed, version=SYNTHETIC_VERSION, **knobs)
+    return json.dumps(recipe, sort_keys=True)
 
 # %% ../nbs/05_clinical.ipynb #8e1f4c72
 def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
@@ -401,7 +404,8 @@ def _cohort_plan(n:dict, side:int, rng, abnormal_cells, splits:tuple, knobs:dict
 # %% ../nbs/05_clinical.ipynb #6d0a3f58
 def _write_points(path:Path, cells:pd.DataFrame, # a slide's cell table (`SmearScene.cells`)
                   share:float, seed:int) -> None:
-    "A pathologist's points: GeoJSON points on `share` of the slide's abnormal cells (at least one)."
+    """A pathologist's points: GeoJSON points on `share` of the slide's abnormal cells (at least
+    one)."""
     abn = cells[cells.severity > 1]
     pick = abn.sample(max(1, round(share * len(abn))), random_state=seed)
     pts = pd.DataFrame(dict(x=(pick.x0 + pick.x1) / 2, y=(pick.y0 + pick.y1) / 2,
@@ -705,6 +709,20 @@ def hed_jitter(x:torch.Tensor, # (N, 3, H, W) RGB in [0, 1]
     b = (torch.rand(n, 3, 1, 1, generator=g) * 2 - 1).to(x.device) * bias
     return hed_to_rgb(rgb_to_hed(x) * a + b)
 
+# %% ../nbs/05_clinical.ipynb #5be0c7a1
+SLIDE_STAIN = 2.0  # strength of `colour_jitter`'s random slide stain in §5.1 training (ours)
+
+def colour_jitter(x:torch.Tensor, # (N, 3, H, W) RGB in [0, 1]
+                  g:torch.Generator, # CPU generator (the training loop's)
+                  strength:float=SLIDE_STAIN, # `stain_matrix` strength of the random recolouring
+                  sigma:float=0.1, # then `hed_jitter` with this sigma (0: none)
+                 ) -> torch.Tensor:
+    "Each image recoloured by its own random `stain_matrix`, then HED-jittered."
+    rng = np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=g)))
+    m = torch.from_numpy(np.stack([stain_matrix(rng, strength) for _ in range(len(x))]))
+    y = torch.einsum('nij,njhw->nihw', m.to(x.device), x).clamp(0, 1)
+    return hed_jitter(y, g, sigma) if sigma else y
+
 # %% ../nbs/05_clinical.ipynb #5793a0be
 STAIN_NORMALIZERS = ('macenko', 'reinhard')
 
@@ -780,6 +798,8 @@ def train_tile_classifier(x:torch.Tensor, # (N, 3, S, S) uint8 tiles
                           scale:Scale, seed:int=0,
                           # HED jitter strength during training (0: no stain augmentation)
                           stain_sigma:float=0.0,
+                          # `colour_jitter` strength before the HED jitter (0: none)
+                          slide_stain:float=0.0,
                           device=None) -> tuple:
     """§5.1's binary classifier under regression constraint, trained on class-balanced tiles:
     (model, pipeline, epoch losses)."""
@@ -788,7 +808,9 @@ def train_tile_classifier(x:torch.Tensor, # (N, 3, S, S) uint8 tiles
     idx = torch.from_numpy(oversample(labels, seed))
     # classes 1 (normal), 2 (abnormal)
     y = torch.as_tensor(np.array(labels), dtype=torch.long)[idx] + 1
-    jitter = (lambda xb, g: hed_jitter(xb, g, stain_sigma)) if stain_sigma else None
+    jitter = None
+    if slide_stain: jitter = lambda xb, g: colour_jitter(xb, g, slide_stain, stain_sigma)
+    elif stain_sigma: jitter = lambda xb, g: hed_jitter(xb, g, stain_sigma)
     losses = train_model(model, pipe, x[idx], y, scale.tile_epochs, scale.batch_size, scale.lr,
                          seed=seed, device=device, desc='10X tile classifier', transform=jitter)
     return model.cpu(), pipe, losses

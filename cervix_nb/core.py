@@ -109,7 +109,7 @@ SCALES = {
 }
 
 # %% ../nbs/00_core.ipynb #dde3182b
-def get_scale(name:str|Scale|None=None, # 'quick', 'study', 'paper'; default $CERVIX_SCALE, else quick
+def get_scale(name:str|Scale|None=None, # 'quick', 'study', 'paper'; default $CERVIX_SCALE, or quick
              ) -> Scale:
     "The `Scale` named by `name`, else by the environment variable `CERVIX_SCALE`, else `quick`."
     if isinstance(name, Scale): return name
