@@ -228,10 +228,12 @@ def segmentation_metrics(pred:np.ndarray, truth:np.ndarray, # integer class maps
     if not keep.any():
         raise ValueError('the truth holds no pixel of the scored classes: nothing to score')
     p, t = pred[keep], truth[keep]
-    # predictions outside `classes` count as wrong for every metric
+    # predictions outside `classes` count as wrong for every metric: the confusion matrix leaves
+    # such pixels out, so each class's true pixels are counted from the truth itself
     cm = confusion_matrix(t, p, labels=classes).astype(float)
     # per class: right, predicted (among scored pixels), true
-    inter, n_pred, n_true = np.diag(cm), cm.sum(0), cm.sum(1)
+    inter, n_pred = np.diag(cm), cm.sum(0)
+    n_true = np.array([(t == c).sum() for c in classes], float)
     present = (n_pred + n_true) > 0
     dice = 2 * inter[present] / (n_pred + n_true)[present]
     iou = inter[present] / (n_pred + n_true - inter)[present]

@@ -28,7 +28,7 @@ def test_settings_pins():
 def test_bad_scale_is_a_clear_error(tmp_path):
     r = _run("--scale", "huge", "--out", str(tmp_path/"run"))
     assert r.returncode != 0
-    assert "unknown scale 'huge' (from argument): choose one of 'quick', 'paper'" in r.stderr
+    assert "unknown scale 'huge' (from argument): choose one of 'quick', 'study', 'paper'" in r.stderr
 
 
 def test_bad_scale_from_environment(tmp_path):
