@@ -412,18 +412,16 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
         raise CervixError(src, "the training slides give tiles of one class only: the abnormal "
                                "slides' points must fall on selected tiles")
     x, normalize, ref = _stain_step(x, stain, seed)
+    aug = dict(stain_sigma=STAIN_SIGMA, slide_stain=SLIDE_STAIN)  # §5.1's stain augmentation
     model, pipe, losses = train_tile_classifier(x, tiles.label.to_numpy(), scale, seed=seed,
-                                                stain_sigma=STAIN_SIGMA, slide_stain=SLIDE_STAIN,
-                                                device=device)
+                                                device=device, **aug)
     t1, rule, grid = time.time(), None, None
     if val.label.nunique() == 2:
         rule, grid = _validation_rule(model, pipe, val, tile, scale.batch_size, normalize, device,
                                       progress)
     extra = dict(section='cervix-train', scale=scale.name, seed=seed, slides=str(src), data='real',
-                 stain_sigma=STAIN_SIGMA, slide_stain=SLIDE_STAIN, map_sigma=MAP_SIGMA,
-                 train_slides=len(train),
-                 train_tiles=len(tiles), abnormal_tiles=int(tiles.label.sum()),
-                 **({'count_rule': rule} if rule else {}))
+                 **aug, map_sigma=MAP_SIGMA, train_slides=len(train), train_tiles=len(tiles),
+                 abnormal_tiles=int(tiles.label.sum()), **({'count_rule': rule} if rule else {}))
     record = dict(extra, tile=tile, magnification=10.0, stain=stain, validation_slides=len(val),
                   count_rule_source='validation slides' if rule else
                   "none (no val slides of both labels): screening uses the paper's 0.1, 30",

@@ -33,8 +33,8 @@ from fastcore.basics import patch
 from .core import (CervixError, check_file, Scale, data_dir, get_device, seed_everything,
                             atomic_path, atomic_write, versions)
 from .wsi import Slide, mag_grid, read_at, write_slide
-from .herlev import (HERLEV_CLASSES, SEVERITY_OF_CLASS, SYNTHETIC_VERSION, synth_cell, CELL_STYLES,
-                              TinyResNet, imagenet_state, Pipeline, Classifier,
+from .herlev import (HERLEV_CLASSES, SEVERITY_OF_CLASS, SYNTHETIC_VERSION, synth_cell,
+                              CELL_STYLES, TinyResNet, imagenet_state, Pipeline, Classifier,
                               RegressionConstraint, SeverityNet, train_model)
 from .tiles import GlassSpec, GlassScene, grey_levels
 from .baselines import build_tile_backbone, make_tile_model
