@@ -15,8 +15,9 @@ from .core import CervixError, atomic_write, check_file, get_device, reproduce
 
 # %% auto #0
 __all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'TRAIN_OUTPUTS', 'model_file', 'screening_model', 'provenance', 'one_line',
-           'quiet_readers', 'screen_one', 'summary_line', 'cervix_screen', 'cohort_slides', 'worker_death_message',
-           'screen_cohort', 'cervix_cohort', 'train_from_slides', 'cervix_train', 'cervix_reproduce']
+           'quiet_readers', 'screen_one', 'segmentation_model', 'summary_line', 'cervix_screen', 'cohort_slides',
+           'worker_death_message', 'screen_cohort', 'cervix_cohort', 'train_from_slides', 'cervix_train',
+           'cervix_reproduce']
 
 # %% ../nbs/07_cli.ipynb #dc4c3bce
 NO_MODEL = ("no model given: pass --model PATH to a tile-classifier checkpoint. To train one, run "
@@ -64,23 +65,35 @@ def screen_one(slide, # the slide file
                loaded:tuple, # `screening_model(path)`: (model, pipeline, metadata)
                # output folder (the slide's go to out/<slide id>/) and the `ScreenSettings`
                out, settings,
-               slide_id:str|None=None, scorer=None, config:dict|None=None) -> dict:
+               slide_id:str|None=None, scorer=None, config:dict|None=None,
+               segmenter:tuple|None=None, # `load_segmenter(path)`: the top tiles' cell regions
+              ) -> dict:
     """Screen one slide into `out/<slide id>/` (`screen_slide` opens it once, the checkpoint's stain
     normalization applies); returns the report."""
     from cervix_nb.clinical import safe_slide_id
     from cervix_nb.screen import checkpoint_scorer, screen_slide
     sid = safe_slide_id(slide_id or Path(slide).stem)
     scorer = scorer or checkpoint_scorer(loaded, settings)
-    return screen_slide(slide, loaded[0], loaded[1], Path(out)/sid, settings, sid, scorer, config)
+    return screen_slide(slide, loaded[0], loaded[1], Path(out)/sid, settings, sid, scorer, config,
+                        segmenter)
+
+def segmentation_model(path) -> tuple|None:
+    "(model, metadata) of a segmenter checkpoint (06b_segmentation), or None when none is given."
+    if not path: return None
+    from cervix_nb.segmentation import load_segmenter
+    return load_segmenter(path)
 
 # %% ../nbs/07_cli.ipynb #c7e84ceb
 def summary_line(rep:dict) -> str:
     "One line a user reads after a slide."
+    seg = rep.get('segmented_regions')
+    seg = '' if seg is None else ', {} segmented regions ({})'.format(
+        sum(seg.values()), ', '.join(f'{n} {c}' for c, n in seg.items()) or 'none')
     return (f"{rep['slide_id']}: {rep['decision'].upper()} - {rep['flagged_tiles']} of "
             f"{rep['selected_tiles']} selected tiles score >= {rep['tile_threshold']:g} "
             f"({rep['n_tiles']} make a slide abnormal); "
-            f"{len(rep['top_tiles'])} tiles to review, {rep['candidate_boxes']} candidate boxes; "
-            f"{rep['seconds']['total']:.1f} s")
+            f"{len(rep['top_tiles'])} tiles to review, {rep['candidate_boxes']} candidate boxes"
+            f"{seg}; {rep['seconds']['total']:.1f} s")
 
 # %% ../nbs/07_cli.ipynb #bbd392a6
 @call_parse
@@ -103,19 +116,25 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
                   # the scan's objective power when the file gives neither mpp nor power
                   magnification:float=None,
                   backend:str='auto', # 'auto' (tiffslide, else OpenSlide), 'tiffslide', 'openslide'
-                  slide_id:str=None): # name of the slide's output folder (default: the file name)
+                  slide_id:str=None, # name of the slide's output folder (default: the file name)
+                  # segmenter checkpoint (06b_segmentation's segmenter.pt): cells of the top tiles
+                  segmentation:str=None):
     """Screen one slide; writes tiles.csv, heatmap.png, review.html, annotations.geojson,
-    report.json."""
+    report.json (and regions.csv with --segmentation)."""
     quiet_readers()
     try:
         check_file(slide, 'slide'); model_file(model)  # before the heavy imports
+        if segmentation: check_file(segmentation, 'segmentation checkpoint')
         from cervix_nb.screen import screen_settings
         loaded = screening_model(model)
         settings = screen_settings(loaded[2], tile_threshold=threshold, n_tiles=n_tiles, top=top,
                                    ig_steps=ig_steps, batch_size=batch_size, workers=workers,
                                    device=device, compile=compile or None, scan_power=magnification,
                                    backend=backend)
-        rep = screen_one(slide, loaded, out, settings, slide_id, None, provenance(model, loaded[2]))
+        seg = segmentation_model(segmentation)
+        config = provenance(model, loaded[2])
+        if seg is not None: config['segmentation'] = segmentation
+        rep = screen_one(slide, loaded, out, settings, slide_id, None, config, seg)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-screen', e)
     # a script's return is its status
     print(summary_line(rep)); print(f"outputs in {Path(out)/rep['slide_id']}")
@@ -180,6 +199,11 @@ def _worker_model(path:str, mtime:float) -> tuple:
 
 # %% ../nbs/07_cli.ipynb #79343bad
 @lru_cache(maxsize=2)
+def _worker_segmenter(path:str, mtime:float) -> tuple:
+    "A cohort worker's (model, metadata) of the segmenter, loaded once."
+    return segmentation_model(path)
+
+@lru_cache(maxsize=2)
 def _worker_scorer(path:str, mtime:float, device:str, precision:str, compile:bool):
     """A cohort worker's scoring copy of the checkpoint's model (with its stain normalization),
     prepared (and compiled) once for all its slides."""
@@ -206,7 +230,8 @@ def _summary_row(rep:dict, path:str, seconds:float) -> dict:
                 flagged_tiles=rep['flagged_tiles'], seconds=seconds, error='')
 
 # %% ../nbs/07_cli.ipynb #ebf8ecb1
-def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict) -> dict:
+def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict,
+                 segmentation:str|None=None) -> dict:
     """One cohort slide, run on a Dask worker: its cohort.csv row (a slide's own error is recorded,
     not raised)."""
     from cervix_nb.screen import screen_settings
@@ -214,7 +239,11 @@ def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict) -> dict
     loaded = _worker_model(*key)
     st = screen_settings(loaded[2], **{**given, 'device': _worker_device(given.get('device'))})
     scorer = _worker_scorer(*key, str(get_device(st.device)), st.precision, st.compile)
-    try: rep = screen_one(path, loaded, out, st, slide_id, scorer, provenance(model, loaded[2]))
+    seg, config = None, provenance(model, loaded[2])
+    if segmentation:
+        seg = _worker_segmenter(segmentation, os.path.getmtime(segmentation))
+        config['segmentation'] = segmentation
+    try: rep = screen_one(path, loaded, out, st, slide_id, scorer, config, seg)
     # the slide's own fault: report it, do not retry
     except (CervixError, ValueError, OSError) as e:
         return dict(slide_id=slide_id, path=path, status='failed',
@@ -249,7 +278,7 @@ def _failed(r, error:str) -> dict:
 
 # %% ../nbs/07_cli.ipynb #5622b4ff
 def _run_on_dask(todo:list, rows:dict, out:Path, model:str, given:dict, scheduler, n_workers:int,
-                 retries:int, progress:bool):
+                 retries:int, progress:bool, segmentation:str|None=None):
     "Screen the `todo` slides on Dask, updating `rows` and cohort.csv as each finishes."
     import dask
     from dask.distributed import Client, KilledWorker, LocalCluster, as_completed
@@ -262,7 +291,8 @@ def _run_on_dask(todo:list, rows:dict, out:Path, model:str, given:dict, schedule
             silence_logs=logging.CRITICAL)
         with Client(scheduler or cluster) as client:
             futs = {client.submit(_screen_task, r.path, r.slide_id, str(model), str(out),
-                                  _slide_given(r, given), pure=False, retries=retries,
+                                  _slide_given(r, given), segmentation, pure=False,
+                                  retries=retries,
                                   key=f'screen-{r.slide_id}-{time.time_ns()}'): r for r in todo}
             for fut in as_completed(futs):
                 r = futs[fut]
@@ -285,13 +315,16 @@ def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int
                   given:dict|None=None,
                   # new tries of a slide that raised an unexpected error (not the slide's own)
                   retries:int=1,
-                  progress:bool=True) -> pd.DataFrame:
+                  progress:bool=True,
+                  segmentation:str|None=None, # segmenter checkpoint: the top tiles' cell regions
+                 ) -> pd.DataFrame:
     """Screen every slide of `slides` on Dask into `out/<slide id>/`, resuming and recording
     failures."""
     from cervix_nb.screen import screen_settings
     table, out = cohort_slides(slides, (given or {}).get('backend', 'auto')), Path(out)
     # a bad checkpoint or option fails here, once
     screen_settings(screening_model(model)[2], **(given or {}))
+    segmentation_model(segmentation)
     out.mkdir(parents=True, exist_ok=True)
     # left by a killed run
     for stale in out.glob('.*.partial-*'): shutil.rmtree(stale, ignore_errors=True)
@@ -305,7 +338,8 @@ def screen_cohort(slides, model:str, out, scheduler:str|None=None, n_workers:int
               f'{len(todo)} to screen', flush=True)
     # by default a Dask worker reads its slide's tiles itself
     given = {'workers': 0, **(given or {})}
-    if todo: _run_on_dask(todo, rows, out, model, given, scheduler, n_workers, retries, progress)
+    if todo: _run_on_dask(todo, rows, out, model, given, scheduler, n_workers, retries, progress,
+                          segmentation)
     return _save_summary(rows, out)
 
 # %% ../nbs/07_cli.ipynb #e359947e
@@ -321,12 +355,14 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
                   top:int=None, ig_steps:int=16, batch_size:int=64,
                   workers:int=0, # readers per slide inside each Dask worker
                   compile:store_true=False, magnification:float=None,
-                  backend:str='auto'): # slide reader: 'auto', 'tiffslide' or 'openslide'
+                  backend:str='auto', # slide reader: 'auto', 'tiffslide' or 'openslide'
+                  segmentation:str=None): # segmenter checkpoint: the top tiles' cell regions
     """Screen a cohort on Dask: one task per slide, resuming a stopped run, failures recorded;
     writes cohort.csv."""
     quiet_readers()
     try:  # the files first, before the heavy imports
         model_file(model)
+        if segmentation: check_file(segmentation, 'segmentation checkpoint')
         if not Path(slides).exists(): raise CervixError(slides, 'slides folder or table not found')
     except CervixError as e: _fail('cervix-cohort', e)
     import torch
@@ -335,7 +371,7 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
                  batch_size=batch_size, workers=workers, compile=compile or None,
                  scan_power=magnification, backend=backend)
     given = {k: v for k, v in given.items() if v is not None}
-    try: df = screen_cohort(slides, model, out, scheduler, n, given)
+    try: df = screen_cohort(slides, model, out, scheduler, n, given, segmentation=segmentation)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-cohort', e)
     print(df.status.value_counts().to_string()); print(f"summary: {Path(out)/'cohort.csv'}")
     failed = int((df.status == 'failed').sum())

@@ -52,7 +52,7 @@ __all__ = ['REACTIVE_STYLE', 'SLIDE_COLUMNS', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'C
            'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives',
            'slide_resamples', 'intervals', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
            'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall', 'save_checkpoint',
-           'read_checkpoint', 'load_checkpoint']
+           'load_safely', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -1047,16 +1047,22 @@ def _first_line(e:Exception) -> str:
     return f'{e.__class__.__name__}: {str(e).splitlines()[0][:200]}'
 
 # %% ../nbs/05_clinical.ipynb #db76420e
-def read_checkpoint(path) -> tuple:
-    """(metadata, weights) of a checkpoint file, read without unpickling code; a clear error
-    otherwise."""
-    path = check_file(path, 'checkpoint')
+def load_safely(path, what:str='checkpoint') -> tuple:
+    """(checkpoint dict, its metadata dict or None) of a file read without unpickling code; a clear
+    error naming the file otherwise."""
+    path = check_file(path, what)
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise CervixError(path, f'not a checkpoint torch can load safely ({_first_line(e)})'
                           ) from None
     meta = ck.get('meta') if isinstance(ck, dict) else None
-    if not isinstance(meta, dict) or meta.get('format') != CHECKPOINT_FORMAT:
+    return ck, meta if isinstance(meta, dict) else None
+
+def read_checkpoint(path) -> tuple:
+    """(metadata, weights) of a checkpoint file, read without unpickling code; a clear error
+    otherwise."""
+    ck, meta = load_safely(path)
+    if meta is None or meta.get('format') != CHECKPOINT_FORMAT:
         raise CervixError(path, 'not a cervix_nb tile-classifier checkpoint '
                                 f'(expected format {CHECKPOINT_FORMAT!r})')
     if 'stain' in meta:

@@ -26,11 +26,11 @@ from .clinical import (BINARY_W_R, STAIN_NORMALIZERS, is_flat, load_checkpoint,
 from .localization import explain_tiles, locate
 
 # %% auto #0
-__all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVIEW_STYLE', 'SLIDE_OUTPUTS', 'ScreenSettings',
-           'screen_settings', 'screening_checkpoint', 'Scorer', 'prepare_scorer', 'checkpoint_normalizer',
-           'checkpoint_scorer', 'normalize_batch', 'score_stream', 'score_tiles', 'screen_tiles', 'slide_decision',
-           'top_tiles', 'explain_top_tiles', 'qupath_geojson', 'check_geojson', 'heatmap_grid', 'heatmap_figure',
-           'review_card', 'review_html', 'slide_report', 'screen_slide']
+__all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVIEW_STYLE', 'SLIDE_OUTPUTS', 'REGIONS_OUTPUT',
+           'ScreenSettings', 'screen_settings', 'screening_checkpoint', 'Scorer', 'prepare_scorer',
+           'checkpoint_normalizer', 'checkpoint_scorer', 'normalize_batch', 'score_stream', 'score_tiles',
+           'screen_tiles', 'slide_decision', 'top_tiles', 'explain_top_tiles', 'qupath_geojson', 'check_geojson',
+           'heatmap_grid', 'heatmap_figure', 'review_card', 'review_html', 'slide_report', 'screen_slide']
 
 # %% ../nbs/05b_screen.ipynb #6b160f6e
 PAPER_COUNT_RULE = dict(tile_threshold=0.1, n_tiles=30)  # §5.3's best configuration (Fig. 29)
@@ -285,11 +285,28 @@ def _square(x0, y0, x1, y1) -> dict:
     ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
     return dict(type='Polygon', coordinates=[[[float(a), float(b)] for a, b in ring]])
 
+# %% ../nbs/05b_screen.ipynb #cec502b7
+def _rows(df:pd.DataFrame|None) -> list:
+    return [] if df is None else list(df.itertuples())
+
+def _region_feature(k:int, g) -> dict:
+    "A segmented region as a QuPath detection: its outline, class, colour and level-0 area."
+    rgb = [int(g.colour[i:i + 2], 16) for i in (1, 3, 5)]
+    props = dict(objectType='detection', name=f'{g.class_name} region of top tile {g.rank}',
+                 classification=dict(name=g.class_name, color=rgb),
+                 measurements={'area (level-0 px^2)': float(g.area0), 'top tile rank': int(g.rank)})
+    ring = [[float(a), float(b)] for a, b in g.ring]
+    return dict(type='Feature', id=f'region-{k}', geometry=dict(type='Polygon', coordinates=[ring]),
+                properties=props)
+
 # %% ../nbs/05b_screen.ipynb #8c97eb4d
 def qupath_geojson(tiles:pd.DataFrame, # one slide's screened tiles (x, y, size0, selected, score)
                    boxes:pd.DataFrame, # candidate boxes in level-0 px, from `explain_top_tiles`
-                   tile_threshold:float) -> dict:
-    "QuPath's FeatureCollection: selected tiles with their scores, candidate boxes as annotations."
+                   tile_threshold:float,
+                   regions:pd.DataFrame|None=None, # a segmenter's regions (`segment_tiles`)
+                  ) -> dict:
+    """QuPath's FeatureCollection: selected tiles with their scores, candidate boxes as annotations,
+    segmented regions as detections."""
     feats = []
     for i, r in tiles[tiles.selected].iterrows():
         flagged = bool(r.score >= tile_threshold)
@@ -306,6 +323,7 @@ def qupath_geojson(tiles:pd.DataFrame, # one slide's screened tiles (x, y, size0
                                    'top tile rank': int(b.rank)})
         square = _square(b.x0, b.y0, b.x1, b.y1)
         feats.append(dict(type='Feature', id=f'box-{k}', geometry=square, properties=props))
+    feats += [_region_feature(k, g) for k, g in enumerate(_rows(regions))]
     return dict(type='FeatureCollection', features=feats)
 
 # %% ../nbs/05b_screen.ipynb #4823a121
@@ -359,7 +377,8 @@ def heatmap_figure(thumb:np.ndarray, ds:float, # slide thumbnail and its downsam
 REVIEW_STYLE = """body{font-family:sans-serif;margin:1em;background:#fafafa}
 .top{display:flex;gap:1.5em} .grid{display:flex;flex-wrap:wrap;gap:10px}
 figure{margin:0;background:#fff;padding:4px;border:1px solid #ccc} figcaption{font-size:12px}
-.box{fill:none;stroke:#ff00ff;stroke-width:2} .abnormal{color:#c0392b} .normal{color:#27ae60}
+.box{fill:none;stroke:#ff00ff;stroke-width:2} .region{fill:none;stroke-width:1}
+.abnormal{color:#c0392b} .normal{color:#27ae60}
 .inadequate{color:#7f8c8d}"""
 
 def _png_b64(img:np.ndarray) -> str:
@@ -367,49 +386,73 @@ def _png_b64(img:np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 # %% ../nbs/05b_screen.ipynb #7713a882
-def review_card(r, img:np.ndarray, boxes:pd.DataFrame) -> str:
-    "One top tile of the review page: the tile, its candidate boxes, score and level-0 coordinates."
+def _outlines(r, S:int, regions:pd.DataFrame|None) -> tuple:
+    "SVG outlines of a top tile's segmented regions (tile px) and their count by class."
+    mine = [] if regions is None else list(regions[regions['rank'] == r.rank].itertuples())
+    f = S / r.size0
+    points = lambda g: ' '.join(f'{(a - r.x) * f:.1f},{(b - r.y) * f:.1f}' for a, b in g.ring)
+    polys = ''.join(f'<polygon class="region" stroke="{g.colour}" points="{points(g)}"/>'
+                    for g in mine)
+    count = pd.Series([g.class_name for g in mine], dtype=object).value_counts()
+    return polys, ', '.join(f'{n} {c}' for c, n in count.items())
+
+def review_card(r, img:np.ndarray, boxes:pd.DataFrame,
+                regions:pd.DataFrame|None=None) -> str:
+    """One top tile of the review page: the tile, its candidate boxes and segmented regions, score
+    and level-0 coordinates."""
     S, w = img.shape[0], max(img.shape[0], 192)  # small tiles shown enlarged, pixel for pixel
     rects = ''.join(f'<rect x="{b.tx0}" y="{b.ty0}" width="{b.tx1 - b.tx0}" '
                     f'height="{b.ty1 - b.ty0}" class="box"/>'
                     for b in boxes[boxes['rank'] == r.rank].itertuples())
+    polys, count = _outlines(r, S, regions)
     png = f'data:image/png;base64,{_png_b64(img)}'
     svg = (f'<svg viewBox="0 0 {S} {S}" width="{w}" height="{w}" style="image-rendering:pixelated">'
-           f'<image href="{png}" width="{S}" height="{S}"/>{rects}</svg>')
+           f'<image href="{png}" width="{S}" height="{S}"/>{polys}{rects}</svg>')
     cap = (f'#{r.rank} &middot; score {r.score:.3f}<br>'
            f'level 0: x={int(r.x)}, y={int(r.y)}, {int(r.size0)} px')
+    if regions is not None: cap += f'<br>regions: {count or "none"}'
     return f'<figure id="tile-{r.rank}">{svg}<figcaption>{cap}</figcaption></figure>'
 
 # %% ../nbs/05b_screen.ipynb #d271633c
 def review_html(slide_id:str, decision:dict, heatmap_png:bytes, top:pd.DataFrame, imgs:np.ndarray,
-                boxes:pd.DataFrame) -> str:
+                boxes:pd.DataFrame, regions:pd.DataFrame|None=None) -> str:
     """The review gallery: one self-contained page, the heatmap beside the top tiles with their
-    boxes."""
+    boxes (and segmented regions)."""
     esc, d = html.escape, decision
-    cards = ''.join(review_card(r, img, boxes) for r, img in zip(top.itertuples(), imgs))
+    cards = ''.join(review_card(r, img, boxes, regions) for r, img in zip(top.itertuples(), imgs))
+    seg = ('' if regions is None else ' Cells outlined by the segmenter\'s class: grey normal, '
+           'green CIN 1, blue CIN 2, red CIN 3.')
     heat = base64.b64encode(heatmap_png).decode()
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<title>{esc(slide_id)}: review</title><style>{REVIEW_STYLE}</style></head>\n'
             f'<body><h1>{esc(slide_id)}: <span class="{esc(d["decision"])}">{esc(d["decision"])}'
             f'</span></h1>\n<p>{esc(d["reason"])}. {d["selected_tiles"]} tiles selected of '
             f'{d["grid_tiles"]}; {d["flagged_tiles"]} flagged. The top {len(top)} tiles, highest '
-            'score first, with their candidate boxes (magenta) from Integrated Gradients.</p>\n'
+            'score first, with their candidate boxes (magenta) from Integrated Gradients.'
+            f'{seg}</p>\n'
             f'<div class="top"><img src="data:image/png;base64,{heat}" alt="heatmap" '
             'style="max-width:45%">'
             f'<div class="grid">{cards or "<p>No tile to review.</p>"}</div></div></body></html>\n')
 
 # %% ../nbs/05b_screen.ipynb #c0cd2811
 SLIDE_OUTPUTS = ('tiles.csv', 'heatmap.png', 'review.html', 'annotations.geojson', 'report.json')
+REGIONS_OUTPUT = 'regions.csv'  # with a segmenter: its regions in the top tiles, level-0 px
 
 def slide_report(slide:Slide, sid:str, decision:dict, top:pd.DataFrame, boxes:pd.DataFrame,
-                 settings:ScreenSettings, config:dict, seconds:dict) -> dict:
-    "The report.json of a screened slide: decision, counts, top tiles, settings, timings, versions."
+                 settings:ScreenSettings, config:dict, seconds:dict,
+                 regions:pd.DataFrame|None=None) -> dict:
+    """The report.json of a screened slide: decision, counts, top tiles (and their segmented
+    regions by class), settings, timings, versions."""
     tops = [dict(rank=int(r.rank), x=int(r.x), y=int(r.y), size0=int(r.size0), score=float(r.score))
             for r in top.itertuples()]
+    seg = {} if regions is None else dict(
+        segmented_regions={str(k): int(v) for k, v in regions.class_name.value_counts().items()})
+    outputs = list(SLIDE_OUTPUTS) + ([] if regions is None else [REGIONS_OUTPUT])
     return dict(slide_id=sid, slide=str(slide.path), dimensions=list(slide.dimensions),
                 scan_power=float(slide.scan_power), reader=slide.backend, **decision,
-                top_tiles=tops, candidate_boxes=len(boxes), seconds=seconds, versions=versions(),
-                configuration={**asdict(settings), **config}, outputs=list(SLIDE_OUTPUTS))
+                top_tiles=tops, candidate_boxes=len(boxes), **seg, seconds=seconds,
+                versions=versions(), configuration={**asdict(settings), **config},
+                outputs=outputs)
 
 # %% ../nbs/05b_screen.ipynb #c7dcad59
 def _figure_png(fig) -> bytes:
@@ -435,30 +478,42 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
                  slide_id:str|None=None, # default: the file name without suffix
                  scorer:Scorer|None=None, # prepared once, reused slide after slide; default: here
                  config:dict|None=None, # provenance to record (the checkpoint's path...)
+                 # (model, metadata) of a segmenter (06b's `load_segmenter`): regions of top tiles
+                 segmenter:tuple|None=None,
                 ) -> dict:
-    """Screen one slide: selection, scores, decision, explained top tiles; writes `SLIDE_OUTPUTS`;
-    the report."""
+    """Screen one slide: selection, scores, decision, explained (and segmented) top tiles; writes
+    `SLIDE_OUTPUTS`; the report."""
     if not isinstance(slide, Slide):
         with Slide(slide, settings.backend, settings.scan_power) as s:
-            return screen_slide(s, model, pipeline, out, settings, slide_id, scorer, config)
+            return screen_slide(s, model, pipeline, out, settings, slide_id, scorer, config,
+                                segmenter)
     t0, sid, st = time.time(), safe_slide_id(slide_id or slide.path.stem), settings
     scorer = _run_scorer(model, scorer, st)
     tiles = screen_tiles(slide, scorer, pipeline, st)
     t1, dec = time.time(), slide_decision(tiles, st.tile_threshold, st.n_tiles)
     top, imgs, maps, boxes = explain_top_tiles(slide, tiles, model, pipeline, st, scorer.device,
                                                normalize=scorer.normalize)
-    t2, (thumb, ds) = time.time(), slide.thumbnail(1024)
+    t2, regions = time.time(), None
+    if segmenter is not None:
+        from cervix_nb.segmentation import segment_tiles
+        regions = segment_tiles(slide, top, segmenter, scorer.device)[1]
+    t3, (thumb, ds) = time.time(), slide.thumbnail(1024)
     title = (f"{sid}: {dec['decision']} ({dec['flagged_tiles']} of {dec['selected_tiles']} tiles "
              f">= {st.tile_threshold:g})")
     png = _figure_png(heatmap_figure(thumb, ds, tiles, top, title=title))
-    gj = qupath_geojson(tiles, boxes, st.tile_threshold); check_geojson(gj, slide.dimensions)
-    seconds = dict(tiles=round(t1 - t0, 3), explanations=round(t2 - t1, 3))
+    gj = qupath_geojson(tiles, boxes, st.tile_threshold, regions)
+    check_geojson(gj, slide.dimensions)
+    seconds = dict(tiles=round(t1 - t0, 3), explanations=round(t2 - t1, 3),
+                   **({} if regions is None else dict(segmentation=round(t3 - t2, 3))))
     config = dict(device=str(scorer.device), **(config or {}))
-    report = slide_report(slide, sid, dec, top, boxes, st, config, seconds)
+    report = slide_report(slide, sid, dec, top, boxes, st, config, seconds, regions)
+    page = review_html(sid, dec, png, top, imgs, boxes, regions)
     with atomic_folder(out) as d:
         (d/'tiles.csv').write_text(tiles.to_csv(index=False))
         (d/'heatmap.png').write_bytes(png)
-        (d/'review.html').write_text(review_html(sid, dec, png, top, imgs, boxes), encoding='utf-8')
+        (d/'review.html').write_text(page, encoding='utf-8')
+        if regions is not None:
+            (d/REGIONS_OUTPUT).write_text(regions.drop(columns='ring').to_csv(index=False))
         (d/'annotations.geojson').write_text(json.dumps(gj))
         report['seconds']['total'] = round(time.time() - t0, 3)
         (d/'report.json').write_text(json.dumps(report, indent=1))
