@@ -122,7 +122,9 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
                     labels:torch.Tensor|None, # (N,) patch labels 1..C-1 (long), or None
                     epochs:int, lr:float, batch_size:int=16,
                     seg_weight:float=1.0, cls_weight:float=1.0, # weights of the two losses
-                    seed:int=0, device=None, desc:str='segmentation') -> list:
+                    seed:int=0, device=None, desc:str='segmentation',
+                    # f(batch in [0, 1], generator) -> batch, e.g. §5.1's `colour_jitter` (None: none)
+                    transform=None) -> list:
     """Train in place with Adam and a cosine schedule on the weighted sum of the segmentation and
     the assisted-block cross-entropies; the mean loss of each epoch."""
     from tqdm.auto import tqdm
@@ -138,6 +140,7 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
         for b in torch.randperm(len(x), generator=g).split(batch_size):
             if len(b) < 2: continue  # batch norm (ASPP's pooling branch) needs two images
             xb = x[b].to(device).float() / 255
+            if transform is not None: xb = transform(xb, g)
             seg, cls = model(xb) if model.classification_head is not None else (model(xb), None)
             loss = torch.zeros((), device=device)
             if seg_weight and truth is not None:

@@ -51,6 +51,36 @@ def test_screen_writes_all_outputs(cohort, tmp_path):
     assert rep['selected_tiles'] == tiles.selected.sum() and rep['configuration']['count_rule_source'] == 'checkpoint'
 
 
+def test_screen_with_segmentation(cohort, tmp_path):
+    "--segmentation: the top tiles' cells as QuPath detections in the slide, in regions.csv and on the review page."
+    from cervix_nb.segmentation import MTCHI_CLASSES, make_segmenter, save_segmenter
+    d, ck = cohort
+    import torch
+    net = make_segmenter('resnet18', decoder_channels=32)
+    head = net.segmentation_head[0]   # a constructed answer: every pixel 'normal', so each top tile is one region
+    with torch.no_grad(): head.weight.zero_(); head.bias.copy_(torch.tensor([0., 10., 0., 0., 0.]))
+    seg = save_segmenter(tmp_path/'seg.pt', net, 'resnet18', 32, 10, 64)
+    r = _run('cervix-screen', d/'slides'/'S2.svs', '--model', ck, '--segmentation', seg, '--out', tmp_path/'out', '--device', 'cpu', *OPTS)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path/'out'/'S2'
+    rep = json.loads((out/'report.json').read_text())
+    regions = pd.read_csv(out/'regions.csv')
+    dets = [f for f in json.loads((out/'annotations.geojson').read_text())['features'] if f['properties']['objectType'] == 'detection']
+    assert len(dets) == len(regions) == sum(rep['segmented_regions'].values()) == len(rep['top_tiles']) == 3
+    assert rep['segmented_regions'] == {'normal': 3}
+    tiles = {t['rank']: t for t in rep['top_tiles']}
+    for g in regions.itertuples():   # each region is its whole tile: the tile's level-0 area, centred on it
+        t = tiles[g.rank]
+        assert g.area0 == t['size0'] ** 2 and abs(g.x - (t['x'] + t['size0'] / 2)) < 1 and abs(g.y - (t['y'] + t['size0'] / 2)) < 1
+    assert 'segmented regions' in r.stdout and rep['configuration']['segmentation'] == str(seg)
+    for f in dets:
+        ring = np.array(f['geometry']['coordinates'][0])
+        assert (ring[0] == ring[-1]).all() and ring.min() >= 0 and ring.max() <= SIDE
+        assert f['properties']['classification']['name'] in MTCHI_CLASSES[1:]
+    assert set(regions['rank']) <= {t['rank'] for t in rep['top_tiles']} and (regions.area0 > 0).all()
+    assert (out/'review.html').read_text().count('class="region"') == len(regions)
+
+
 def test_screen_without_model_says_how_to_get_one(cohort, tmp_path):
     d, _ = cohort
     r = _run('cervix-screen', d/'slides'/'S0.svs', '--out', tmp_path)
@@ -156,6 +186,7 @@ def test_argument_errors_come_before_the_heavy_imports(tmp_path):
                            ('cervix-screen', [ck], 'no model given'),
                            ('cervix-screen', [ck, '--model', tmp_path/'m.pt'], 'm.pt: checkpoint not found'),
                            ('cervix-cohort', [tmp_path/'none', '--model', ck], 'slides folder or table not found'),
+                           ('cervix-screen', [ck, '--model', ck, '--segmentation', tmp_path/'s.pt'], 's.pt: segmentation checkpoint not found'),
                            ('cervix-screen', [ck, '--n_tiles', 'many'], 'invalid int value'),
                            ('cervix-train', [tmp_path/'none.csv'], 'none.csv: slides table not found')]:
         t0 = time.perf_counter(); r = _run(cmd, *args); took = time.perf_counter() - t0
