@@ -36,9 +36,10 @@ def screening_model(path) -> tuple:
     return screening_checkpoint(model_file(path))
 
 # %% ../nbs/07_cli.ipynb #269aceb1
-def provenance(path, meta:dict) -> dict:
-    "What a report records of the checkpoint it screened with."
-    return dict(model=str(path), backbone=meta['backbone'], head=meta['head'])
+def provenance(path, meta:dict, segmentation:str|None=None) -> dict:
+    "What a report records of the checkpoint (and segmenter) it screened with."
+    seg = {} if not segmentation else dict(segmentation=str(segmentation))
+    return dict(model=str(path), backbone=meta['backbone'], head=meta['head'], **seg)
 
 # %% ../nbs/07_cli.ipynb #a8ce8fcc
 def one_line(e:Exception) -> str:
@@ -131,10 +132,8 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
                                    ig_steps=ig_steps, batch_size=batch_size, workers=workers,
                                    device=device, compile=compile or None, scan_power=magnification,
                                    backend=backend)
-        seg = segmentation_model(segmentation)
-        config = provenance(model, loaded[2])
-        if seg is not None: config['segmentation'] = segmentation
-        rep = screen_one(slide, loaded, out, settings, slide_id, None, config, seg)
+        rep = screen_one(slide, loaded, out, settings, slide_id, None,
+                         provenance(model, loaded[2], segmentation), segmentation_model(segmentation))
     except (CervixError, ValueError, OSError) as e: _fail('cervix-screen', e)
     # a script's return is its status
     print(summary_line(rep)); print(f"outputs in {Path(out)/rep['slide_id']}")
@@ -239,10 +238,8 @@ def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict,
     loaded = _worker_model(*key)
     st = screen_settings(loaded[2], **{**given, 'device': _worker_device(given.get('device'))})
     scorer = _worker_scorer(*key, str(get_device(st.device)), st.precision, st.compile)
-    seg, config = None, provenance(model, loaded[2])
-    if segmentation:
-        seg = _worker_segmenter(segmentation, os.path.getmtime(segmentation))
-        config['segmentation'] = segmentation
+    seg = _worker_segmenter(segmentation, os.path.getmtime(segmentation)) if segmentation else None
+    config = provenance(model, loaded[2], segmentation)
     try: rep = screen_one(path, loaded, out, st, slide_id, scorer, config, seg)
     # the slide's own fault: report it, do not retry
     except (CervixError, ValueError, OSError) as e:

@@ -24,6 +24,7 @@ from .clinical import (BINARY_W_R, STAIN_NORMALIZERS, is_flat, load_checkpoint,
                                 safe_slide_id, sample_selection, secondary_boxes,
                                 stain_normalizer)
 from .localization import explain_tiles, locate
+from .segmentation import segment_tiles  # 06b_segmentation: a segmenter's cell regions
 
 # %% auto #0
 __all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVIEW_STYLE', 'SLIDE_OUTPUTS', 'REGIONS_OUTPUT',
@@ -471,6 +472,17 @@ def _run_scorer(model, scorer:Scorer|None, settings:ScreenSettings) -> Scorer:
                           'tiles: score with checkpoint_scorer, which normalizes them the same way')
     return scorer or prepare_scorer(model, st.device, st.precision, st.compile)
 
+# %% ../nbs/05b_screen.ipynb #85bf65f4
+def _write_outputs(out, files:dict, # file name -> text or bytes
+                   report:dict) -> dict:
+    "A screened slide's files and report.json written into `out` at once (complete or absent)."
+    with atomic_folder(out) as d:
+        for name, data in files.items():
+            if isinstance(data, bytes): (d/name).write_bytes(data)
+            else: (d/name).write_text(data, encoding='utf-8')
+        (d/'report.json').write_text(json.dumps(report, indent=1))
+    return report
+
 # %% ../nbs/05b_screen.ipynb #55025a97
 def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened here once)
                  model, pipeline:Pipeline, out, # out: the slide's output folder, replaced whole
@@ -493,10 +505,8 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
     t1, dec = time.time(), slide_decision(tiles, st.tile_threshold, st.n_tiles)
     top, imgs, maps, boxes = explain_top_tiles(slide, tiles, model, pipeline, st, scorer.device,
                                                normalize=scorer.normalize)
-    t2, regions = time.time(), None
-    if segmenter is not None:
-        from cervix_nb.segmentation import segment_tiles
-        regions = segment_tiles(slide, top, segmenter, scorer.device)[1]
+    t2 = time.time()
+    regions = None if segmenter is None else segment_tiles(slide, top, segmenter, scorer.device)[1]
     t3, (thumb, ds) = time.time(), slide.thumbnail(1024)
     title = (f"{sid}: {dec['decision']} ({dec['flagged_tiles']} of {dec['selected_tiles']} tiles "
              f">= {st.tile_threshold:g})")
@@ -507,14 +517,9 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
                    **({} if regions is None else dict(segmentation=round(t3 - t2, 3))))
     config = dict(device=str(scorer.device), **(config or {}))
     report = slide_report(slide, sid, dec, top, boxes, st, config, seconds, regions)
-    page = review_html(sid, dec, png, top, imgs, boxes, regions)
-    with atomic_folder(out) as d:
-        (d/'tiles.csv').write_text(tiles.to_csv(index=False))
-        (d/'heatmap.png').write_bytes(png)
-        (d/'review.html').write_text(page, encoding='utf-8')
-        if regions is not None:
-            (d/REGIONS_OUTPUT).write_text(regions.drop(columns='ring').to_csv(index=False))
-        (d/'annotations.geojson').write_text(json.dumps(gj))
-        report['seconds']['total'] = round(time.time() - t0, 3)
-        (d/'report.json').write_text(json.dumps(report, indent=1))
-    return report
+    files = {'tiles.csv': tiles.to_csv(index=False), 'heatmap.png': png,
+             'review.html': review_html(sid, dec, png, top, imgs, boxes, regions),
+             'annotations.geojson': json.dumps(gj)}
+    if regions is not None: files[REGIONS_OUTPUT] = regions.drop(columns='ring').to_csv(index=False)
+    report['seconds']['total'] = round(time.time() - t0, 3)
+    return _write_outputs(out, files, report)
