@@ -51,8 +51,9 @@ def one_line(e:Exception) -> str:
 
 # %% ../nbs/07_cli.ipynb #167c3472
 def quiet_readers():
-    "Commands speak for the slide readers: tifffile's own messages on a damaged file are not shown."
-    logging.getLogger('tifffile').setLevel(logging.CRITICAL)
+    """Commands speak for the slide readers: tifffile's own messages on a damaged file are not shown,
+    nor asyncio's on the decoding tasks a failed read leaves pending (zarr's, at exit)."""
+    for name in ('tifffile', 'asyncio'): logging.getLogger(name).setLevel(logging.CRITICAL)
 
 # %% ../nbs/07_cli.ipynb #54836f4b
 def _fail(cmd:str, e:Exception):
