@@ -51,7 +51,7 @@ def one_line(e:Exception) -> str:
 
 # %% ../nbs/07_cli.ipynb #167c3472
 def quiet_readers():
-    """Commands speak for the slide readers: tifffile's own messages on a damaged file are not shown,
+    """Commands speak for the slide readers: tifffile's messages on a damaged file are not shown,
     nor asyncio's on the decoding tasks a failed read leaves pending (zarr's, at exit)."""
     for name in ('tifffile', 'asyncio'): logging.getLogger(name).setLevel(logging.CRITICAL)
 
@@ -133,11 +133,10 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
                                    ig_steps=ig_steps, batch_size=batch_size, workers=workers,
                                    device=device, compile=compile or None, scan_power=magnification,
                                    backend=backend)
-        rep = screen_one(slide, loaded, out, settings, slide_id, None,
-                         provenance(model, loaded[2], segmentation), segmentation_model(segmentation))
+        config, seg = provenance(model, loaded[2], segmentation), segmentation_model(segmentation)
+        rep = screen_one(slide, loaded, out, settings, slide_id, None, config, seg)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-screen', e)
-    # a script's return is its status
-    print(summary_line(rep)); print(f"outputs in {Path(out)/rep['slide_id']}")
+    print(summary_line(rep)); print(f"outputs in {Path(out)/rep['slide_id']}")  # not returned
 
 # %% ../nbs/07_cli.ipynb #6c66adf8
 COHORT_COLUMNS = ('slide_id', 'path', 'status', 'decision', 'grid_tiles', 'selected_tiles',

@@ -287,9 +287,6 @@ def _square(x0, y0, x1, y1) -> dict:
     return dict(type='Polygon', coordinates=[[[float(a), float(b)] for a, b in ring]])
 
 # %% ../nbs/05b_screen.ipynb #cec502b7
-def _rows(df:pd.DataFrame|None) -> list:
-    return [] if df is None else list(df.itertuples())
-
 def _region_feature(k:int, g) -> dict:
     "A segmented region as a QuPath detection: its outline, class, colour and level-0 area."
     rgb = [int(g.colour[i:i + 2], 16) for i in (1, 3, 5)]
@@ -324,7 +321,8 @@ def qupath_geojson(tiles:pd.DataFrame, # one slide's screened tiles (x, y, size0
                                    'top tile rank': int(b.rank)})
         square = _square(b.x0, b.y0, b.x1, b.y1)
         feats.append(dict(type='Feature', id=f'box-{k}', geometry=square, properties=props))
-    feats += [_region_feature(k, g) for k, g in enumerate(_rows(regions))]
+    feats += [_region_feature(k, g) for k, g in enumerate([] if regions is None
+                                                          else regions.itertuples())]
     return dict(type='FeatureCollection', features=feats)
 
 # %% ../nbs/05b_screen.ipynb #4823a121

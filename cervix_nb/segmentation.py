@@ -123,7 +123,7 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
                     epochs:int, lr:float, batch_size:int=16,
                     seg_weight:float=1.0, cls_weight:float=1.0, # weights of the two losses
                     seed:int=0, device=None, desc:str='segmentation',
-                    # f(batch in [0, 1], generator) -> batch, e.g. §5.1's `colour_jitter` (None: none)
+                    # f(batch in [0, 1], generator) -> batch, e.g. §5.1's `colour_jitter`
                     transform=None) -> list:
     """Train in place with Adam and a cosine schedule on the weighted sum of the segmentation and
     the assisted-block cross-entropies; the mean loss of each epoch."""
