@@ -15,7 +15,8 @@ $(STAMP): settings.ini setup.py
 	  $(BIN)/python -m pip install -q --upgrade pip setuptools wheel 2>&1 | { grep -v '^WARNING: Location' || true; }; \
 	  $(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | { grep -v '^WARNING: Location' || true; }; \
 	  $(BIN)/python -c "import cervix_nb, torch, torchvision, captum, tiffslide, nbdev" || { echo "install failed"; exit 1; }; \
-	  echo "== $(VENV) ready in $$(( $$(date +%s) - start )) s, $$(du -sh $(VENV) | cut -f1) =="
+	  echo "== $(VENV) ready in $$(( $$(date +%s) - start )) s, $$(du -sh $(VENV) | cut -f1) =="; \
+	  echo $$(( $$(date +%s) - start )) > $(VENV)/.install_seconds
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -24,24 +25,28 @@ install: $(STAMP)
 reproduce: $(STAMP)
 	CERVIX_SCALE=$${CERVIX_SCALE:-quick} $(BIN)/cervix-reproduce --readme README.md
 
-# Notebooks stored clean, library = export of the notebooks, every notebook's inline tests, pytest, docs check.
+# Notebooks stored clean, library = export of the notebooks, every notebook's inline tests, pytest, the Quarto
+# site checked in Chromium; ends with a table of where the time went (.ci/timing.py).
+T := $(BIN)/python .ci/timing.py
 test: $(STAMP)
+	@$(T) start
 	@echo "== nbdev_clean (must change nothing) =="
-	$(BIN)/python .ci/unchanged.py nbs -- $(BIN)/nbdev_clean
+	$(T) run "nbdev_clean (unchanged)" -- $(BIN)/python .ci/unchanged.py nbs -- $(BIN)/nbdev_clean
 	@echo "== nbdev_export (must change nothing) =="
-	$(BIN)/python .ci/unchanged.py cervix_nb -- $(BIN)/nbdev_export
+	$(T) run "nbdev_export (unchanged)" -- $(BIN)/python .ci/unchanged.py cervix_nb -- $(BIN)/nbdev_export
 	@echo "== nbdev_test: every notebook in nbs/ =="
-	$(BIN)/python .ci/nbtest.py
+	$(T) run "nbdev_test (every notebook)" -- $(BIN)/python .ci/nbtest.py
 	@echo "== pytest tests/ =="
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
-	@echo "== docs check =="
-	$(BIN)/python .ci/docs_check.py
+	$(T) run "pytest tests/" -- $(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=15 \
+	  --junitxml=_timing/pytest.xml
+	@echo "== docs: the Quarto site, checked in headless Chromium =="
+	$(T) run "docs (Quarto build + Chromium check)" -- $(BIN)/python .ci/docs_check.py
+	@$(T) report
 
-# Quarto site where Quarto is installed; otherwise the same HTML export the docs check makes.
+# The docs site, rendered by Quarto (install it from quarto.org) into _docs/, as nbdev_docs renders it.
 docs: $(STAMP)
-	@if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; echo "docs in _docs/"; \
-	else echo "quarto not found: exporting the notebooks to plain HTML in _docs/ instead (install Quarto for the full site)"; \
-	  $(BIN)/python .ci/docs_check.py; fi
+	$(BIN)/python .ci/docs_check.py --build-only
+	@echo "docs in _docs/ (open _docs/index.html)"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab nbs/

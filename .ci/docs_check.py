@@ -1,31 +1,74 @@
 #!/usr/bin/env python
-"""Docs check without Quarto: nbdev_proc_nbs, every processed notebook to HTML with nbconvert, then headless Chromium.
+"""The docs site: built by Quarto as `nbdev_docs` builds it, then read in headless Chromium as a reader would.
 
-Usage: python .ci/docs_check.py [--no-browser]
-Writes _docs/<output-file>.html (the name Quarto would give) and _docs/screenshots/*.png.
-Fails (exit 1) when a notebook does not convert, a page has no title heading, or Chromium cannot render
-the index page and one section page. Without Chromium it fails under CI=true and otherwise warns.
+Usage: python .ci/docs_check.py [--build-only | --check-only]
+
+Build: nbdev's own steps (sidebar, processed notebooks, `quarto render`) into `_docs/`. Unlike `nbdev_docs`
+it leaves README.md alone: nbdev would re-render README.md from index.ipynb, and ours is its own page
+(the results tables, the commands). Without Quarto on PATH it says where to get it and fails.
+
+Check, each page in Chromium (Playwright driving Debian's /usr/bin/chromium; no request may leave the file
+system): every notebook has its page, a sidebar entry and entries in search.json; each page shows its title
+and subtitle, no `#|` line, no Python traceback, no image whose file is missing, no code block wider than its
+column. A screenshot of every page goes to `_docs/screenshots/`. Without Chromium the check fails under
+CI=true and otherwise warns.
 """
-import html, os, re, shutil, subprocess, sys, tempfile
+import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 import nbformat, yaml
-from nbconvert import HTMLExporter
-from nbconvert.preprocessors import TagRemovePreprocessor
-import nbdev.quarto
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT/'_docs'
-CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                  '--hide-scrollbars', '--window-size=1280,1600']
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
+LOCAL = ('file:', 'data:', 'blob:', 'about:')
 
-def proc_nbs() -> Path:
-    "Run nbdev_proc_nbs as nbdev_docs would, minus its Quarto download (Quarto is not used to process notebooks)."
-    nbdev.quarto._ensure_quarto = lambda: None
+# What a reader sees, measured in the page once it has loaded (Quarto lays out code blocks with JS).
+PAGE_FACTS = """() => {
+  const text = el => (el ? el.innerText.trim() : '');
+  const main = document.querySelector('main') || document.body;
+  const pre = [...main.querySelectorAll('pre')];
+  return {
+    title: text(document.querySelector('h1.title')),
+    subtitle: text(document.querySelector('.description, .subtitle')),
+    sidebar: [...document.querySelectorAll('#quarto-sidebar a.sidebar-link')]
+               .map(a => a.getAttribute('href').replace(/^\\.\\//, '')),
+    directives: pre.map(p => p.innerText).join('\\n').split('\\n').filter(l => /^\\s*#\\|/.test(l)),
+    traceback: /Traceback \\(most recent call last\\)|Error\\s+Traceback/.test(main.innerText),
+    broken_images: [...main.querySelectorAll('img')]
+                     .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    wide_code: pre.filter(p => p.scrollWidth > p.clientWidth + 1)
+                  .map(p => p.innerText.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 80)),
+  };
+}"""
+
+
+def quarto() -> str | None:
+    return shutil.which('quarto')
+
+
+def build() -> int:
+    "Render the site into _docs/ with Quarto, as nbdev_docs does, README.md untouched."
+    if not quarto():
+        print("docs: Quarto not found on PATH. Install it from https://quarto.org/docs/get-started/ "
+              "(nbdev_docs renders the site with it), then run `make docs` again.", file=sys.stderr)
+        return 1
+    from nbdev.quarto import _pre_docs
+    t0 = time.time()
     os.chdir(ROOT)
-    nbdev.quarto.nbdev_proc_nbs.__wrapped__()
-    return ROOT/'_proc'
+    cache, cfg, _ = _pre_docs()
+    r = subprocess.run(['quarto', 'render', '--no-cache'], cwd=cache, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout[-3000:], r.stderr[-6000:], sep='\n', file=sys.stderr)
+        print(f"docs: quarto render failed (exit {r.returncode})", file=sys.stderr)
+        return 1
+    shutil.rmtree(cfg.doc_path, ignore_errors=True)
+    shutil.move(str(cache/cfg.doc_path.name), str(cfg.config_path))
+    print(f"docs: site rendered by Quarto ({subprocess.run(['quarto', '--version'], capture_output=True, text=True).stdout.strip()}) "
+          f"into {OUT.relative_to(ROOT)}/ in {time.time() - t0:.0f} s")
+    return 0
+
 
 def front_matter(nb) -> dict:
     "The YAML front matter nbdev puts in a processed notebook's first raw cell."
@@ -33,78 +76,85 @@ def front_matter(nb) -> dict:
     if cell is None or cell.cell_type != 'raw' or not cell.source.lstrip().startswith('---'): return {}
     return yaml.safe_load(cell.source.strip().strip('-')) or {}
 
-QUARTO_ATTRS = re.compile(r'\{(?:target|style|\.)[^}\n]*\}')
 
-def quarto_like(cell):
-    "Apply what Quarto would of a cell's `#|` options: hide the source of `echo: false` cells, drop the option lines and Quarto's link attributes."
-    if cell.cell_type == 'code':
-        lines = cell.source.splitlines()
-        opts = [l[3:].strip() for l in lines if l.startswith('#| ')]
-        cell.source = '\n'.join(l for l in lines if not l.startswith('#| '))
-        if 'echo: false' in opts: cell.metadata.setdefault('tags', []).append('remove_input')
-        for out in cell.get('outputs', []):
-            data = out.get('data', {})
-            if 'text/markdown' in data: data['text/markdown'] = QUARTO_ATTRS.sub('', data['text/markdown'])
-    elif cell.cell_type == 'markdown': cell.source = QUARTO_ATTRS.sub('', cell.source)
-    return cell
+def expected_pages() -> dict:
+    "Every notebook of nbs/ -> its page's file, title and subtitle, from nbdev's processed copies."
+    pages = {}
+    for src in sorted((ROOT/'nbs').glob('*.ipynb')):
+        if src.name.startswith(('_', '.')): continue
+        proc = ROOT/'_proc'/src.name
+        fm = front_matter(nbformat.read(proc, as_version=4)) if proc.exists() else {}
+        pages[src.stem] = dict(file=fm.get('output-file', src.stem + '.html'), title=fm.get('title'),
+                               subtitle=fm.get('description'))
+    return pages
 
-def to_html(src: Path) -> tuple:
-    "One processed notebook -> (output file name, HTML), with the front matter's title as the page's H1."
-    nb = nbformat.read(src, as_version=4)
-    fm = front_matter(nb)
-    title = fm.get('title')
-    if not title: raise ValueError(f"{src.name}: no title (the notebook must open with '# Title' then '> subtitle')")
-    head = f"# {title}" + (f"\n\n> {fm['description']}" if fm.get('description') else '')
-    nb.cells = [nbformat.v4.new_markdown_cell(head)] + [quarto_like(c) for c in nb.cells[1:]]
-    exporter = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}), enabled=True)
-    body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': title}})
-    return fm.get('output-file', src.stem + '.html'), body
 
-def has_title_heading(page: str) -> bool:
-    m = re.search(r'<h1[^>]*>(.*?)</h1>', page, flags=re.S)
-    return bool(m and re.sub(r'<[^>]+>', '', html.unescape(m.group(1))).strip(' ¶\n'))
+def page_problems(stem: str, want: dict, facts: dict, all_files: list) -> list:
+    "What is wrong with one rendered page, as sentences naming the page."
+    name, bad = f"{stem}.ipynb -> {want['file']}", []
+    if not want['title']: bad.append(f"{name}: the notebook has no '# Title' heading")
+    if not facts['title']: bad.append(f"{name}: no title shown")
+    if not want['subtitle'] or not facts['subtitle']:
+        bad.append(f"{name}: no subtitle (the notebook's '> subtitle' line under its title)")
+    missing = [f for f in all_files if f not in facts['sidebar']]
+    if missing: bad.append(f"{name}: sidebar lacks {missing}")
+    if facts['directives']: bad.append(f"{name}: shows cell directives {facts['directives'][:3]}")
+    if facts['traceback']: bad.append(f"{name}: shows a Python traceback")
+    if facts['broken_images']: bad.append(f"{name}: images that do not load {facts['broken_images'][:3]}")
+    if facts['wide_code']: bad.append(f"{name}: {len(facts['wide_code'])} code block(s) wider than "
+                                      f"their column, e.g. {facts['wide_code'][0]!r}")
+    return bad
 
-def find_chromium():
-    for name in ('chromium', 'chromium-browser', 'google-chrome'):
-        if shutil.which(name): return shutil.which(name)
 
-def browse(chromium: str, page: Path, shot: Path) -> None:
-    "Render `page` headless: the DOM must hold a title heading and the screenshot must be a PNG."
-    with tempfile.TemporaryDirectory() as prof:
-        flags = CHROMIUM_FLAGS + [f'--user-data-dir={prof}']
-        dom = subprocess.run([chromium, *flags, '--dump-dom', page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-        if not has_title_heading(dom): raise RuntimeError(f"{page.name}: Chromium rendered no title heading")
-        subprocess.run([chromium, *flags, f'--screenshot={shot}', page.as_uri()], capture_output=True, timeout=120)
-    if not shot.exists() or shot.read_bytes()[:4] != b'\x89PNG': raise RuntimeError(f"{page.name}: no screenshot from Chromium")
+def search_problems(pages: dict) -> list:
+    "Pages that search.json does not index."
+    index = OUT/'search.json'
+    if not index.exists(): return ['_docs/search.json missing: the site has no search']
+    hrefs = {e['href'].split('#')[0] for e in json.loads(index.read_text())}
+    return [f"search.json has no entry for {p['file']}" for p in pages.values() if p['file'] not in hrefs]
 
-def main(browser=True) -> int:
-    proc = proc_nbs()
-    shutil.rmtree(OUT, ignore_errors=True); (OUT/'screenshots').mkdir(parents=True)
-    notebooks = sorted(proc.glob('*.ipynb'))
-    errors, pages = [], {}
-    for src in notebooks:
-        try:
-            name, page = to_html(src)
-            if not has_title_heading(page): raise ValueError(f"{src.name}: page has no title heading")
-            (OUT/name).write_text(page, encoding='utf-8'); pages[src.stem] = OUT/name
-        except Exception as e: errors.append(f"{src.name}: {e}")
-    print(f"docs: {len(pages)} of {len(notebooks)} notebooks converted to HTML in {OUT.relative_to(ROOT)}/")
-    sections = [s for s in pages if s != 'index']
-    chromium = find_chromium() if browser else None
-    if browser and not chromium:
-        msg = "docs: Chromium not found (Debian: apt-get install chromium); pages not rendered in a browser"
+
+def check() -> int:
+    "Open every page in headless Chromium and check what a reader sees; screenshots kept."
+    t0 = time.time()
+    pages, errors = expected_pages(), []
+    errors += [f"{s}.ipynb: no page {p['file']} in _docs/" for s, p in pages.items()
+               if not (OUT/p['file']).exists()]
+    errors += search_problems(pages)
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not chromium:
+        msg = "docs: Chromium not found (Debian: apt-get install chromium); pages not opened in a browser"
         if os.environ.get('CI', '').lower() == 'true': errors.append(msg)
         else: print("WARNING " + msg)
-    elif chromium:
-        for stem in [s for s in ['index'] if s in pages] + sections[:1]:
-            try:
-                browse(chromium, pages[stem], OUT/'screenshots'/f'{stem}.png')
-                print(f"docs: Chromium rendered {pages[stem].name} -> _docs/screenshots/{stem}.png")
-            except Exception as e: errors.append(str(e))
-        if 'index' not in pages: errors.append('index.ipynb: no docs home page')
+    else:
+        from playwright.sync_api import sync_playwright
+        shots = OUT/'screenshots'; shutil.rmtree(shots, ignore_errors=True); shots.mkdir(parents=True)
+        files, network = [p['file'] for p in pages.values()], []
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            ctx = browser.new_context(viewport={'width': 1280, 'height': 1600})
+            def local_only(route):
+                if route.request.url.startswith(LOCAL): return route.continue_()
+                network.append(route.request.url); route.abort()
+            ctx.route('**/*', local_only)
+            page = ctx.new_page()
+            for stem, want in pages.items():
+                if not (OUT/want['file']).exists(): continue
+                page.goto((OUT/want['file']).as_uri(), wait_until='load')
+                errors += page_problems(stem, want, page.evaluate(PAGE_FACTS), files)
+                page.screenshot(path=str(shots/f'{stem}.png'))
+            browser.close()
+        for u in sorted(set(network)):  # Quarto's theme font and its script loader; refused here
+            print(f"docs: note: a page asks the network for {u} (refused; the page renders without it)")
+        print(f"docs: {len(pages)} pages opened in Chromium, screenshots in _docs/screenshots/ "
+              f"({time.time() - t0:.0f} s)")
     for e in errors: print('docs check FAILED:', e, file=sys.stderr)
-    if not errors: print('docs check passed')
+    if not errors: print(f'docs check passed: {len(pages)} pages')
     return 1 if errors else 0
 
-if __name__ == '__main__': sys.exit(main(browser='--no-browser' not in sys.argv))
+
+if __name__ == '__main__':
+    args = sys.argv[1:]
+    if '--check-only' not in args and (rc := build()): sys.exit(rc)
+    if '--build-only' in args: sys.exit(0)
+    sys.exit(check())

@@ -3,14 +3,17 @@
 
 nbdev_test exits 0 when it finds no notebook and prints no counts, so this wrapper checks that every
 notebook in nbs/ was started and completed, reads nbdev's list of failed notebooks, and fails when any
-notebook failed or never ran. Extra arguments go to nbdev_test (for example --flags "slow gpu").
+notebook failed or never ran, and records each notebook's wall time for the timing table
+(.ci/timing.py). Extra arguments go to nbdev_test (for example --flags "slow gpu").
 
 Notebooks run one at a time unless --n_workers is given: each training notebook already uses every core
 through torch, and two side by side oversubscribe them (on 2 cores, 01_herlev took 536 s beside
 03_baselines and 64 s alone).
 """
-import re, subprocess, sys
+import re, subprocess, sys, time
 from pathlib import Path
+
+from timing import record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,9 +24,14 @@ def main(args) -> int:
     if '--n_workers' not in args: args = ['--n_workers', '1', *args]
     proc = subprocess.Popen([str(bin_dir/'nbdev_test'), '--do_print', '--timing', *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    lines = []
+    lines, started = [], {}
     for line in proc.stdout:  # stream, so a long run shows which notebook it is on
         sys.stdout.write(line); sys.stdout.flush(); lines.append(line)
+        if m := re.match(r'Starting (\S+\.ipynb)', line): started[Path(m[1]).name] = time.time()
+        if (m := re.match(r'- Completed (\S+\.ipynb)', line)) and Path(m[1]).name in started:
+            name = Path(m[1]).name
+            record('notebook', name, time.time() - started[name])
+            print(f"  ({name}: {time.time() - started[name]:.0f} s)", flush=True)
     proc.wait()
     out = ''.join(lines)
     completed = {Path(m).name for m in re.findall(r'- Completed (\S+\.ipynb)', out)}

@@ -43,16 +43,16 @@ from .localization import candidate_boxes
 # %% auto #0
 __all__ = ['REACTIVE_STYLE', 'SLIDE_COLUMNS', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'CELL_MAP_STEP', 'COHORT_SPLITS', 'PREVALENCE',
            'TRAIN_PREVALENCE', 'SLIDES_TABLE', 'TILE_COLUMNS', 'SLIDE_STAIN', 'STAIN_NORMALIZERS', 'BINARY_W_R',
-           'STAIN_SIGMA', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'library_cell',
-           'SmearScene', 'points_geojson', 'read_points', 'split_sizes', 'expected_cells', 'prevalence_range',
-           'abnormal_counts', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide', 'SlidesSource',
-           'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection',
-           'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles',
-           'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'colour_jitter', 'stain_normalizer', 'normalize_tiles',
-           'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics', 'expected_false_positives',
-           'slide_resamples', 'intervals', 'secondary_boxes', 'boxes_hit_points', 'tile_points', 'tile_cells',
-           'make_detector', 'train_detector', 'detect', 'match_detections', 'precision_recall', 'save_checkpoint',
-           'load_safely', 'read_checkpoint', 'load_checkpoint']
+           'STAIN_SIGMA', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'library_dir',
+           'library_cell', 'SmearScene', 'points_geojson', 'read_points', 'split_sizes', 'expected_cells',
+           'prevalence_range', 'abnormal_counts', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide',
+           'SlidesSource', 'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles',
+           'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table',
+           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'colour_jitter', 'stain_normalizer',
+           'normalize_tiles', 'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics',
+           'expected_false_positives', 'slide_resamples', 'intervals', 'secondary_boxes', 'boxes_hit_points',
+           'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect', 'match_detections',
+           'precision_recall', 'save_checkpoint', 'load_safely', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_clinical.ipynb #d79128f6
 def stain_matrix(rng:np.random.Generator, strength:float=1.0) -> np.ndarray:
@@ -81,16 +81,35 @@ def lesion_classes(worst:int, # 7-class index of the slide's worst lesion: 3 (li
 # %% ../nbs/05_clinical.ipynb #2e9c5b17
 _CELL_LIBRARY = {}  # (7-class, reactive, k) -> (RGB uint8, opacity uint8, mask), per process
 
+def library_dir() -> Path:
+    "Where the cell library is kept on disk: one file per entry, shared by every process and notebook."
+    return data_dir()/'synthetic'/f'cell-library-{SYNTHETIC_VERSION}'
+
+def _library_file(cls7:int, k:int, reactive:bool) -> Path:
+    return library_dir()/f'c{cls7}-{"reactive" if reactive else "plain"}-{k:03d}.npz'
+
+def _draw_library_cell(cls7:int, k:int, reactive:bool) -> tuple:
+    "Draw entry k of class `cls7` from its own seed: (RGB uint8, opacity uint8, cell mask)."
+    rng = np.random.default_rng([101, cls7, k, reactive])
+    img, nuc, cyt = synth_cell(cls7, rng, REACTIVE_STYLE if reactive else None)
+    alpha = ndimage.gaussian_filter((nuc | cyt).astype(np.float32), 0.8)
+    return img, (alpha * 255 + .5).astype(np.uint8), nuc | cyt
+
 def library_cell(cls7:int, k:int, reactive:bool=False) -> tuple:
     """Entry k of the cell library of class `cls7` (a reactive look-alike when asked), unstained:
-    drawn once per process, the same for every slide."""
+    drawn once, kept in `library_dir()`, the same for every slide."""
     key = (cls7, reactive, k)
-    if key not in _CELL_LIBRARY:
-        rng = np.random.default_rng([101, cls7, k, reactive])
-        img, nuc, cyt = synth_cell(cls7, rng, REACTIVE_STYLE if reactive else None)
-        alpha = ndimage.gaussian_filter((nuc | cyt).astype(np.float32), 0.8)
-        _CELL_LIBRARY[key] = (img, (alpha * 255 + .5).astype(np.uint8), nuc | cyt)
-    return _CELL_LIBRARY[key]
+    if key in _CELL_LIBRARY: return _CELL_LIBRARY[key]
+    f = _library_file(cls7, k, reactive)
+    try:
+        with np.load(f) as z: entry = (z['img'], z['alpha'], z['mask'])
+    except (OSError, KeyError, ValueError):  # not drawn yet (or a damaged file): draw it, keep it
+        entry = _draw_library_cell(cls7, k, reactive)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(f) as tmp, open(tmp, 'wb') as fh:
+            np.savez(fh, img=entry[0], alpha=entry[1], mask=entry[2])
+    _CELL_LIBRARY[key] = entry
+    return entry
 
 # %% ../nbs/05_clinical.ipynb #48b1d707
 class SmearScene(GlassScene):
@@ -360,8 +379,21 @@ def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
     atomic_write(root/f'{sid}.recipe.json', _smear_recipe(side, seed, knobs))
 
 # %% ../nbs/05_clinical.ipynb #1c5b9e36
+def _library_keys(jobs:list) -> list:
+    "The cell-library entries (7-class, reactive, k) that the slides of `jobs` draw and are not on disk."
+    keys = set()
+    for _, side, seed, knobs in jobs:
+        o = SmearScene(side, side, seed=seed, **knobs).objects
+        c = o[o.kind == 'cell']
+        keys |= set(zip(c.cls7.astype(int), c.look == 'reactive', c.seed.astype(int) % SmearScene.CLASS_BANK))
+    return sorted(k for k in keys if not _library_file(int(k[0]), int(k[2]), bool(k[1])).exists())
+
+def _fill_library(keys:list) -> None:
+    for cls7, reactive, k in keys: library_cell(int(cls7), int(k), bool(reactive))
+
 def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
-    "`_write_smear` for every job (sid, side, seed, knobs), in up to `workers` processes."
+    """`_write_smear` for every job (sid, side, seed, knobs), in up to `workers` processes; the cell
+    library they need is drawn first, each entry once, shared out between the processes."""
     workers = min(len(jobs), workers or min(2, os.cpu_count() or 1))
     if workers <= 1:
         for j in tqdm(jobs, desc=f'slides of {root.name}', mininterval=5): _write_smear(root, *j)
@@ -369,8 +401,11 @@ def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from cervix_nb import clinical  # the library's function: picklable into another process
+    missing = _library_keys(jobs)
     # fork: a plain script without a __main__ guard works too (the workers never touch torch)
     with ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) as ex:
+        for f in [ex.submit(clinical._fill_library, missing[w::workers]) for w in range(workers)]:
+            f.result()
         futures = [ex.submit(clinical._write_smear, root, *j) for j in jobs]
         for f in tqdm(as_completed(futures), total=len(jobs), desc=f'slides of {root.name}'):
             f.result()

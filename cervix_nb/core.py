@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #b9c1099f
 from __future__ import annotations
-import contextlib, json, os, platform, random, shutil, subprocess, sys, tempfile, time
+import contextlib, json, os, platform, random, re, shutil, subprocess, sys, tempfile, time
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'README_MARKERS', 'CervixError', 'check_file', 'Scale',
-           'get_scale', 'scale_table', 'get_device', 'seed_everything', 'project_root', 'data_dir', 'out_dir',
-           'atomic_path', 'atomic_write', 'atomic_folder', 'save_figure', 'results_table', 'save_results',
-           'section_notebooks', 'skip_flags', 'run_notebook', 'versions', 'environment', 'collect_results',
-           'summary_markdown', 'readme_results', 'run_section', 'write_readme', 'reproduce']
+__all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'README_MARKERS', 'TIMING_METRIC', 'PROGRESS_LINE',
+           'CervixError', 'check_file', 'Scale', 'get_scale', 'scale_table', 'get_device', 'seed_everything',
+           'project_root', 'data_dir', 'out_dir', 'atomic_path', 'atomic_write', 'atomic_folder', 'save_figure',
+           'results_table', 'save_results', 'section_notebooks', 'skip_flags', 'run_notebook', 'versions',
+           'environment', 'collect_results', 'summary_markdown', 'section_markdown', 'readme_results', 'shown_stderr',
+           'run_section', 'git_state', 'write_readme', 'reproduce']
 
 # %% ../nbs/00_core.ipynb #24a3740a
 class CervixError(ValueError):
@@ -43,7 +44,7 @@ def check_file(path, # file that must exist and hold data
 class Scale:
     """Every size a section needs at one scale; see `SCALE_SOURCES` for where the paper scale's
     values come from."""
-    name:str              # 'quick', 'study' or 'paper'
+    name:str              # 'quick', 'study', 'paper' or 'tiny'
     backbone:str          # network name resolved by §3's backbone builder
     herlev_cells:int      # cells in the generated Herlev-layout set (real Herlev has 917)
     herlev_img:int        # side of the square cell image fed to the network, px
@@ -106,10 +107,16 @@ SCALES = {
                    herlev_folds=4, herlev_epochs=50, tile_size=800, tile_counts=(1309, 171, 328),
                    tile_repeats=5, tile_epochs=30, batch_size=16, lr=1e-4,
                    ig_steps=50, slide_size=100_000, slides_per_class=20),
+    # quick's network with every count at its least: the commands' end-to-end tests (tests/) run
+    # whole sections at this scale to check their plumbing; its numbers mean nothing
+    'tiny': Scale(name='tiny', backbone='tiny_resnet', herlev_cells=140, herlev_img=32,
+                  herlev_folds=2, herlev_epochs=2, tile_size=160, tile_counts=(24, 8, 8),
+                  tile_repeats=1, tile_epochs=2, batch_size=16, lr=1e-3,
+                  ig_steps=4, slide_size=4096, slides_per_class=3),
 }
 
 # %% ../nbs/00_core.ipynb #dde3182b
-def get_scale(name:str|Scale|None=None, # 'quick', 'study', 'paper'; default $CERVIX_SCALE, or quick
+def get_scale(name:str|Scale|None=None, # a name in `SCALES`; default $CERVIX_SCALE, or quick
              ) -> Scale:
     "The `Scale` named by `name`, else by the environment variable `CERVIX_SCALE`, else `quick`."
     if isinstance(name, Scale): return name
@@ -283,18 +290,19 @@ def section_notebooks(nbs=None, # folder of notebooks; default: the project's nb
 
 # %% ../nbs/00_core.ipynb #b17cd7b0
 def skip_flags(scale:str|Scale) -> list:
-    """Cell flags left out at `scale`: `slow` and `gpu` at quick scale; `slow` at study scale; `gpu`
-    at study and paper scale without CUDA."""
+    """Cell flags left out at `scale`: `slow` and `gpu` at quick and tiny scale; `slow` at study
+    scale; `gpu` at study and paper scale without CUDA."""
     import torch
     name = get_scale(scale).name
-    if name == 'quick': return ['slow', 'gpu']
+    if name in ('quick', 'tiny'): return ['slow', 'gpu']
     return ['slow'] * (name == 'study') + ([] if torch.cuda.is_available() else ['gpu'])
 
 # %% ../nbs/00_core.ipynb #fc0ee6e4
 def run_notebook(src, # notebook to execute
                  dest, # where the executed copy is saved
                  skip:list=('slow', 'gpu'), # cells carrying one of these flags are not run
-                 # print each cell's number and the time so far, then its printed output
+                 # print each cell's number, the time so far and its first line, then its printed
+                 # output (what the cell wrote to stderr, warnings among it, to stderr)
                  progress:bool=False,
                 ) -> None:
     """Execute `src` in its folder as `nbdev_test` does (also skipping `#| eval: false` and export
@@ -315,14 +323,16 @@ def run_notebook(src, # notebook to execute
         if _skip(cell): return True
         _announce.k = getattr(_announce, 'k', 0) + 1
         mins, secs = divmod(int(time.time() - t0), 60)
-        said = f'  {src.stem}: cell {_announce.k}/{todo}, {mins}:{secs:02d}'
+        first = next((l for l in cell.source.splitlines() if l.strip() and not l.startswith('#|')), '')
+        said = f'  {src.stem}: cell {_announce.k}/{todo}, {mins}:{secs:02d} | {first[:60]}'
         if progress: print(said, flush=True)
         return False
-    def _echo(cell):  # the cell's printed output, kept in the notebook, also shown once it ends
+    def _echo(cell):  # the cell's printed output, kept in the notebook, also sent on once it ends
         if not progress: return
         for o in cell.get('outputs', None) or []:
-            if o.get('output_type') == 'stream': sys.stdout.write(''.join(o.get('text', '')))
-        sys.stdout.flush()
+            if o.get('output_type') != 'stream': continue
+            (sys.stderr if o.get('name') == 'stderr' else sys.stdout).write(''.join(o.get('text', '')))
+        sys.stdout.flush(); sys.stderr.flush()
     shell = CaptureShell(src)
     try:
         with working_directory(src.parent):
@@ -366,56 +376,137 @@ def summary_markdown(results:pd.DataFrame, runs:list) -> str:
     if len(results) == 0: return '\n'.join(lines + ['No section has written results yet.', ''])
     return '\n'.join(lines + [results.fillna('').to_markdown(index=False), ''])
 
-# %% ../nbs/00_core.ipynb #d95e1969
+# %% ../nbs/00_core.ipynb #43d11fff
 README_MARKERS = ('<!-- results:start (written by cervix-reproduce --readme; do not edit) -->',
                   '<!-- results:end -->')
+TIMING_METRIC = re.compile(r'\bseconds?\b|\btime per\b', re.I)
 
+def _cell(v) -> str:
+    "One table cell: text on one line, no pipe."
+    return '' if pd.isna(v) else str(v).replace('|', '/').replace('\n', ' ')
+
+def section_markdown(section:str, rows:pd.DataFrame) -> str:
+    "One section's results as a short Markdown table (metric, paper, ours, data), notes numbered below."
+    lines, notes = [f'### {section}', '', '| metric | paper | ours | data |', '|---|---|---|---|'], []
+    for r in rows.itertuples():
+        mark = ''
+        if _cell(r.note): notes.append(_cell(r.note)); mark = f' [{len(notes)}]'
+        lines.append(f'| {_cell(r.metric)}{mark} | {_cell(r.paper)} | {_cell(r.ours)} | {_cell(r.data)} |')
+    return '\n'.join(lines + [''] + [f'{k}. {n}' for k, n in enumerate(notes, 1)])
+
+# %% ../nbs/00_core.ipynb #06f34268
 def readme_results(text:str, # the README's text, holding both markers
                    results:pd.DataFrame, # from `collect_results`
-                   origin:str, # one line on the run: date, scale, device
+                   origin:str, # one line on the run: commit, scale, device
                   ) -> str:
-    "The README text with the results table between `README_MARKERS` replaced by `results`."
+    """The README text with the block between `README_MARKERS` replaced by one table per section of
+    `results` (timings left out)."""
     start, end = README_MARKERS
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
         raise CervixError('README.md', 'needs the two results markers once each, in order: '
                                        f'{start} ... {end}')
-    cols = ['section', 'metric', 'paper', 'ours', 'data', 'scale', 'note']
-    table = results.reindex(columns=cols).fillna('').astype(str)
-    table = table.apply(lambda c: c.str.replace('|', '/').str.replace('\n', ' '))
-    md = table.to_markdown(index=False)
-    block = '\n'.join([start, '', f'{origin}. {SYNTHETIC_NOTE}', '', md, '', end])
+    kept = results[~results.metric.astype(str).str.contains(TIMING_METRIC)]
+    tables = [section_markdown(s, kept[kept.section == s]) for s in kept.section.unique()]
+    block = '\n\n'.join([start, f'{origin}. {SYNTHETIC_NOTE}', *tables, end])
     return text[:text.index(start)] + block + text[text.index(end) + len(end):]
 
 # %% ../nbs/00_core.ipynb #238ce43c
+PROGRESS_LINE = re.compile(r'^  (\S+): cell (\d+)/(\d+), (\d+:\d\d) \| ?(.*)$')
+_BAR = re.compile(r'\d+%\||it/s\]|s/it\]')
+
+def shown_stderr(text:str) -> list:
+    "The lines of a section's stderr a user must see: everything but progress bars' redraws."
+    parts = (p.rstrip() for l in text.split('\n') for p in l.split('\r'))
+    return [p for p in parts if p.strip() and not _BAR.search(p)]
+
+# %% ../nbs/00_core.ipynb #f5822be2
+class _Status:
+    "A section's progress on one line: redrawn in place on a terminal, else printed every 30 s."
+    def __init__(self, label:str, echo:bool):
+        self.label, self.echo, self.tty, self.last, self.text = label, echo, sys.stdout.isatty(), 0., ''
+    def _width(self) -> int: return shutil.get_terminal_size((100, 20)).columns - 1
+    def _draw(self) -> None:
+        sys.stdout.write('\r' + self.text[:self._width()].ljust(self._width())); sys.stdout.flush()
+    def _clear(self) -> None:
+        if self.tty: sys.stdout.write('\r' + ' ' * self._width() + '\r'); sys.stdout.flush()
+    def update(self, m) -> None:
+        "Show the cell that a `PROGRESS_LINE` match `m` announces."
+        sec, k, todo, elapsed, first = m.groups()
+        self.text = f"{self.label} {sec}: cell {k}/{todo}, {elapsed} | {first}"
+        if not self.echo: return
+        if self.tty: self._draw()
+        elif time.time() - self.last > 30: print(self.text, flush=True); self.last = time.time()
+    def say(self, line:str) -> None:
+        "A line the user must see in full (a warning, an error), above the progress line."
+        if not self.echo: return
+        self._clear(); print(line, flush=True)
+        if self.tty and self.text: self._draw()
+    def end(self) -> None:
+        if self.echo: self._clear()
+
+# %% ../nbs/00_core.ipynb #fc90c8c7
 def run_section(nb:Path, sec_dir:Path, # the notebook, and its folder in the run
                 scale:Scale, skip:list, # cells flagged with any of `skip` are not run
-                echo:bool=True, # also show its progress and output here as it runs (always logged)
+                echo:bool=True, # show its progress line and its warnings and errors here
+                label:str='', # what the progress line starts with, e.g. '[3/12]'
                ) -> dict:
-    "Run one section notebook in its own process into `sec_dir`: its status and seconds."
+    """Run one section notebook in its own process into `sec_dir`, everything it prints logged in
+    `run.log`: its status and seconds."""
+    import threading
     sec_dir.mkdir(exist_ok=True)
     env = {**os.environ, 'CERVIX_SCALE': scale.name, 'CERVIX_OUT': str(sec_dir),
            'PYTHONUNBUFFERED': '1'}
     code = ('import sys; from cervix_nb.core import run_notebook; '
             'run_notebook(sys.argv[1], sys.argv[2], sys.argv[3].split(), progress=True)')
-    t0 = time.time()
+    t0, status, lock = time.time(), _Status(label, echo), threading.Lock()
     args = [sys.executable, '-c', code, str(nb), str(sec_dir/nb.name), ' '.join(skip)]
-    with open(sec_dir/'run.log', 'wb') as log:
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        # chunks, not lines: progress bars redraw their line with '\r'
-        for chunk in iter(lambda: proc.stdout.read1(65536), b''):
-            log.write(chunk)
-            if echo: sys.stdout.write(chunk.decode(errors='replace')); sys.stdout.flush()
-        rc = proc.wait()
+    with open(sec_dir/'run.log', 'w', encoding='utf-8') as log:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, errors='replace', bufsize=1)
+        def _stderr():  # warnings, errors and progress bars: logged, all but the bars shown
+            for text in proc.stderr:
+                with lock:
+                    log.write(text)
+                    for line in shown_stderr(text): status.say(line)
+        reader = threading.Thread(target=_stderr, daemon=True); reader.start()
+        for line in proc.stdout:
+            with lock:
+                log.write(line)
+                if m := PROGRESS_LINE.match(line.rstrip('\n')): status.update(m)
+        rc = proc.wait(); reader.join()
+    status.end()
     return dict(section=nb.stem, status='ok' if rc == 0 else 'failed', seconds=time.time() - t0)
 
-# %% ../nbs/00_core.ipynb #503c3f24
-def write_readme(readme, results:pd.DataFrame, scale:Scale) -> None:
-    "Rewrite the README's results table from a complete run's results, naming the run."
+# %% ../nbs/00_core.ipynb #383e6520
+def git_state(root=None, # the repository; default the project root
+             ) -> dict:
+    """The commit checked out, its date and whether the tree is clean (README.md aside), with the
+    changed files; empty outside a git repository."""
+    def git(*args):
+        return subprocess.run(['git', *args], cwd=root or project_root(), capture_output=True,
+                              text=True, check=True).stdout
+    try: commit, date = git('log', '-1', '--format=%H %cs').split()
+    except (OSError, ValueError, subprocess.CalledProcessError): return {}
+    changed = [l[3:] for l in git('status', '--porcelain').splitlines() if l[3:] != 'README.md']
+    return dict(commit=commit, date=date, clean=not changed, changed=changed[:20])
+
+# %% ../nbs/00_core.ipynb #6e45a0a7
+def write_readme(readme, results:pd.DataFrame, scale:Scale,
+                 git:dict, # `git_state()` at the start of the run
+                ) -> bool:
+    """Rewrite the README's results from a complete run's results, naming the commit; only when the
+    run's tree was clean (else say why). Whether it wrote."""
+    if not git.get('clean'):
+        why = f"uncommitted changes in {git['changed']}" if git else 'not a git checkout'
+        print(f"cervix_nb: {readme} left as it was: the run is not of one commit ({why}); "
+              "commit, then run again")
+        return False
     env = environment()
-    origin = (f"From `make reproduce` ({datetime.now():%Y-%m-%d}, {scale.name} scale, "
-              f"{env['device']}, {env['cpus']} CPUs; torch {env['torch']})")
+    origin = (f"From `make reproduce` at commit {git['commit'][:10]} ({git['date']}; "
+              f"{scale.name} scale, {env['device']}, {env['cpus']} CPUs; torch {env['torch']})")
     atomic_write(readme, readme_results(Path(readme).read_text(encoding='utf-8'), results, origin))
-    print(f"cervix_nb: results table written into {readme}")
+    print(f"cervix_nb: results tables written into {readme}")
+    return True
 
 # %% ../nbs/00_core.ipynb #dbec6e88
 def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_SCALE, else quick
@@ -435,24 +526,21 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{scale.name}"
     run_dir = Path(run_dir or data_dir()/'runs'/stamp).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    skip, runs = skip_flags(scale), []
+    skip, runs, git = skip_flags(scale), [], git_state()
     print(f"cervix_nb: {len(notebooks)} section(s) at {scale.name} scale into {run_dir} "
           f"(skipping cells flagged {skip or 'nothing'})", flush=True)
     for i, nb in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
-        runs.append(run_section(nb, run_dir/nb.stem, scale, skip, echo))
-        print(f"[{i}/{len(notebooks)}] {nb.name} {runs[-1]['status']} in "
-              f"{runs[-1]['seconds']:.0f} s", flush=True)
-        if runs[-1]['status'] != 'ok':
-            print((run_dir/nb.stem/'run.log').read_text()[-3000:], file=sys.stderr)
+        runs.append(run_section(nb, run_dir/nb.stem, scale, skip, echo, f'[{i}/{len(notebooks)}]'))
+        if echo: print(f"[{i}/{len(notebooks)}] {nb.name} {runs[-1]['status']} in "
+                       f"{runs[-1]['seconds']:.0f} s", flush=True)
     results = collect_results(run_dir)
     with atomic_path(run_dir/'summary.csv') as tmp: results.to_csv(tmp, index=False)
     atomic_write(run_dir/'summary.md', summary_markdown(results, runs))
-    record = dict(scale=asdict(scale), sections=runs, environment=environment())
+    record = dict(scale=asdict(scale), sections=runs, git=git, environment=environment())
     atomic_write(run_dir/'run.json', json.dumps(record, indent=2))
     failed = [r['section'] for r in runs if r['status'] != 'ok']
     print(f"cervix_nb: results in {run_dir} (summary.md, summary.csv, run.json, section folders)")
     if failed:
         raise RuntimeError(f"section(s) failed: {failed}; see run.log in their folders ({run_dir})")
-    if readme and not only: write_readme(readme, results, scale)
+    if readme and not only: write_readme(readme, results, scale, git)
     return run_dir

@@ -26,9 +26,9 @@ def test_mask_free_herlev_copy_runs_sections_3_and_4_1(tmp_path):
     "A JPEG copy without masks in data/herlev: §3 classifies and skips Fig. 3, §4.1 takes synthetic cells."
     from cervix_nb.herlev import write_synthetic_herlev, herlev_counts
     data = tmp_path/'data'
-    cells = write_synthetic_herlev(tmp_path/'src', counts=herlev_counts(917), seed=3)
+    cells = write_synthetic_herlev(tmp_path/'src', counts=herlev_counts(140), seed=3)
     _jpeg_copy(cells, data/'herlev', upper=True)
-    env = {**os.environ, 'CERVIX_DATA': str(data), 'CERVIX_SCALE': 'quick'}
+    env = {**os.environ, 'CERVIX_DATA': str(data), 'CERVIX_SCALE': 'tiny'}  # plumbing: the sections run through
     r = subprocess.run([str(BIN/'cervix-reproduce'), '--sections', '01_herlev,02_tiles', '--out', str(tmp_path/'run')],
                        capture_output=True, text=True, env=env, timeout=1500)
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])

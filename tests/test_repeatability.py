@@ -7,13 +7,14 @@ import pandas as pd, pytest, torch
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CPU = {**os.environ, 'CERVIX_DEVICE': 'cpu', 'CERVIX_SCALE': 'quick'}
+TINY = {**CPU, 'CERVIX_SCALE': 'tiny'}  # the plumbing scale: a whole section in seconds
 
 
 def test_section_repeats_exactly(tmp_path):
-    "§3 (01_herlev: three pipelines trained with cross-validation, IG nucleus shares) run twice at quick scale on CPU: identical results and tables."
+    "§3 (01_herlev: three pipelines trained with cross-validation, IG nucleus shares) run twice from the command line on CPU (tiny scale: the same cells as quick, fewer cells and epochs): identical results and tables."
     for run in 'ab':
         r = subprocess.run([str(BIN/'cervix-reproduce'), '--sections', '01_herlev', '--out', str(tmp_path/run)],
-                           capture_output=True, text=True, env=CPU, cwd=ROOT)
+                           capture_output=True, text=True, env={**TINY, 'CERVIX_DATA': str(tmp_path/'data')}, cwd=ROOT)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     a, b = (pd.read_csv(tmp_path/run/'summary.csv') for run in 'ab')
     assert len(a) >= 10 and a.ours.notna().all()

@@ -21,7 +21,7 @@ def test_sections_05_06_on_a_users_slides_table(tmp_path):
     t['path'] = 'scans/' + t.path
     t['annotations'] = np.where(t.annotations != '', 'scans/' + t.annotations, '')
     t.to_csv(mine/'slides.csv', index=False)
-    env = {**os.environ, 'CERVIX_SLIDES': str(mine/'slides.csv'), 'CERVIX_SCALE': 'quick'}
+    env = {**os.environ, 'CERVIX_SLIDES': str(mine/'slides.csv'), 'CERVIX_SCALE': 'tiny'}  # plumbing scale
     r = subprocess.run([str(BIN/'cervix-reproduce'), '--sections', '05_clinical,06_slides', '--out', str(tmp_path/'run')],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
