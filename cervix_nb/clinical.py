@@ -82,7 +82,7 @@ def lesion_classes(worst:int, # 7-class index of the slide's worst lesion: 3 (li
 _CELL_LIBRARY = {}  # (7-class, reactive, k) -> (RGB uint8, opacity uint8, mask), per process
 
 def library_dir() -> Path:
-    "Where the cell library is kept on disk: one file per entry, shared by every process and notebook."
+    "Where the cell library lives on disk: a file per entry, shared by all processes and notebooks."
     return data_dir()/'synthetic'/f'cell-library-{SYNTHETIC_VERSION}'
 
 def _library_file(cls7:int, k:int, reactive:bool) -> Path:
@@ -380,12 +380,13 @@ def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
 
 # %% ../nbs/05_clinical.ipynb #1c5b9e36
 def _library_keys(jobs:list) -> list:
-    "The cell-library entries (7-class, reactive, k) that the slides of `jobs` draw and are not on disk."
+    "The library entries (7-class, reactive, k) that the slides of `jobs` draw, not yet on disk."
     keys = set()
     for _, side, seed, knobs in jobs:
         o = SmearScene(side, side, seed=seed, **knobs).objects
         c = o[o.kind == 'cell']
-        keys |= set(zip(c.cls7.astype(int), c.look == 'reactive', c.seed.astype(int) % SmearScene.CLASS_BANK))
+        k = c.seed.astype(int) % SmearScene.CLASS_BANK
+        keys |= set(zip(c.cls7.astype(int), c.look == 'reactive', k))
     return sorted(k for k in keys if not _library_file(int(k[0]), int(k[2]), bool(k[1])).exists())
 
 def _fill_library(keys:list) -> None:

@@ -323,7 +323,8 @@ def run_notebook(src, # notebook to execute
         if _skip(cell): return True
         _announce.k = getattr(_announce, 'k', 0) + 1
         mins, secs = divmod(int(time.time() - t0), 60)
-        first = next((l for l in cell.source.splitlines() if l.strip() and not l.startswith('#|')), '')
+        lines = [l for l in cell.source.splitlines() if l.strip() and not l.startswith('#|')]
+        first = lines[0] if lines else ''
         said = f'  {src.stem}: cell {_announce.k}/{todo}, {mins}:{secs:02d} | {first[:60]}'
         if progress: print(said, flush=True)
         return False
@@ -331,7 +332,8 @@ def run_notebook(src, # notebook to execute
         if not progress: return
         for o in cell.get('outputs', None) or []:
             if o.get('output_type') != 'stream': continue
-            (sys.stderr if o.get('name') == 'stderr' else sys.stdout).write(''.join(o.get('text', '')))
+            to = sys.stderr if o.get('name') == 'stderr' else sys.stdout
+            to.write(''.join(o.get('text', '')))
         sys.stdout.flush(); sys.stderr.flush()
     shell = CaptureShell(src)
     try:
@@ -386,12 +388,14 @@ def _cell(v) -> str:
     return '' if pd.isna(v) else str(v).replace('|', '/').replace('\n', ' ')
 
 def section_markdown(section:str, rows:pd.DataFrame) -> str:
-    "One section's results as a short Markdown table (metric, paper, ours, data), notes numbered below."
-    lines, notes = [f'### {section}', '', '| metric | paper | ours | data |', '|---|---|---|---|'], []
+    "One section's results as a short Markdown table (metric, paper, ours, data), notes below."
+    lines = [f'### {section}', '', '| metric | paper | ours | data |', '|---|---|---|---|']
+    notes = []
     for r in rows.itertuples():
         mark = ''
         if _cell(r.note): notes.append(_cell(r.note)); mark = f' [{len(notes)}]'
-        lines.append(f'| {_cell(r.metric)}{mark} | {_cell(r.paper)} | {_cell(r.ours)} | {_cell(r.data)} |')
+        cells = [_cell(r.metric) + mark, _cell(r.paper), _cell(r.ours), _cell(r.data)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines + [''] + [f'{k}. {n}' for k, n in enumerate(notes, 1)])
 
 # %% ../nbs/00_core.ipynb #06f34268
@@ -423,7 +427,8 @@ def shown_stderr(text:str) -> list:
 class _Status:
     "A section's progress on one line: redrawn in place on a terminal, else printed every 30 s."
     def __init__(self, label:str, echo:bool):
-        self.label, self.echo, self.tty, self.last, self.text = label, echo, sys.stdout.isatty(), 0., ''
+        self.label, self.echo, self.tty = label, echo, sys.stdout.isatty()
+        self.last, self.text = 0., ''
     def _width(self) -> int: return shutil.get_terminal_size((100, 20)).columns - 1
     def _draw(self) -> None:
         sys.stdout.write('\r' + self.text[:self._width()].ljust(self._width())); sys.stdout.flush()
@@ -480,12 +485,13 @@ def run_section(nb:Path, sec_dir:Path, # the notebook, and its folder in the run
 # %% ../nbs/00_core.ipynb #383e6520
 def git_state(root=None, # the repository; default the project root
              ) -> dict:
-    """The commit checked out, its date and whether the tree is clean (README.md aside), with the
-    changed files; empty outside a git repository."""
+    """The commit of the code checked out (README.md aside), its date and whether the tree is clean,
+    with the changed files; empty outside a git repository."""
     def git(*args):
         return subprocess.run(['git', *args], cwd=root or project_root(), capture_output=True,
                               text=True, check=True).stdout
-    try: commit, date = git('log', '-1', '--format=%H %cs').split()
+    try:  # the last commit that changed anything but README.md (committing a run's tables adds one)
+        commit, date = git('log', '-1', '--format=%H %cs', '--', '.', ':(exclude)README.md').split()
     except (OSError, ValueError, subprocess.CalledProcessError): return {}
     changed = [l[3:] for l in git('status', '--porcelain').splitlines() if l[3:] != 'README.md']
     return dict(commit=commit, date=date, clean=not changed, changed=changed[:20])
