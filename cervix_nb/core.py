@@ -425,10 +425,16 @@ def shown_stderr(text:str) -> list:
 
 # %% ../nbs/00_core.ipynb #f5822be2
 class _Status:
-    "A section's progress on one line: redrawn in place on a terminal, else printed every 30 s."
-    def __init__(self, label:str, echo:bool):
-        self.label, self.echo, self.tty = label, echo, sys.stdout.isatty()
-        self.last, self.text = 0., ''
+    """A section's progress on one line: redrawn in place on a terminal; in a log, the cell running
+    now, every `every` seconds while it changes."""
+    def __init__(self, label:str, echo:bool, every:float=30.):
+        import threading
+        self.label, self.echo, self.tty, self.every = label, echo, sys.stdout.isatty(), every
+        self.text, self.shown, self._done = '', '', threading.Event()
+        if echo and not self.tty: threading.Thread(target=self._tick, daemon=True).start()
+    def _tick(self) -> None:
+        while not self._done.wait(self.every):
+            if self.text != self.shown: self.shown = self.text; print(self.text, flush=True)
     def _width(self) -> int: return shutil.get_terminal_size((100, 20)).columns - 1
     def _draw(self) -> None:
         sys.stdout.write('\r' + self.text[:self._width()].ljust(self._width())); sys.stdout.flush()
@@ -438,15 +444,14 @@ class _Status:
         "Show the cell that a `PROGRESS_LINE` match `m` announces."
         sec, k, todo, elapsed, first = m.groups()
         self.text = f"{self.label} {sec}: cell {k}/{todo}, {elapsed} | {first}"
-        if not self.echo: return
-        if self.tty: self._draw()
-        elif time.time() - self.last > 30: print(self.text, flush=True); self.last = time.time()
+        if self.echo and self.tty: self._draw()
     def say(self, line:str) -> None:
         "A line the user must see in full (a warning, an error), above the progress line."
         if not self.echo: return
         self._clear(); print(line, flush=True)
         if self.tty and self.text: self._draw()
     def end(self) -> None:
+        self._done.set()
         if self.echo: self._clear()
 
 # %% ../nbs/00_core.ipynb #fc90c8c7
@@ -465,7 +470,7 @@ def run_section(nb:Path, sec_dir:Path, # the notebook, and its folder in the run
             'run_notebook(sys.argv[1], sys.argv[2], sys.argv[3].split(), progress=True)')
     t0, status, lock = time.time(), _Status(label, echo), threading.Lock()
     args = [sys.executable, '-c', code, str(nb), str(sec_dir/nb.name), ' '.join(skip)]
-    with open(sec_dir/'run.log', 'w', encoding='utf-8') as log:
+    with open(sec_dir/'run.log', 'w', encoding='utf-8', buffering=1) as log:  # by line
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, errors='replace', bufsize=1)
         def _stderr():  # warnings, errors and progress bars: logged, all but the bars shown
