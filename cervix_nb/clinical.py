@@ -78,16 +78,19 @@ def lesion_classes(worst:int, # 7-class index of the slide's worst lesion: 3 (li
     p = 2.0 ** (grades - 3)
     return rng.choice(grades, n, p=p / p.sum())
 
-# %% ../nbs/05_clinical.ipynb #2e9c5b17
+# %% ../nbs/05_clinical.ipynb #9f76ecba
 _CELL_LIBRARY = {}  # (7-class, reactive, k) -> (RGB uint8, opacity uint8, mask), per process
 
+# %% ../nbs/05_clinical.ipynb #7237bf20
 def library_dir() -> Path:
     "Where the cell library lives on disk: a file per entry, shared by all processes and notebooks."
     return data_dir()/'synthetic'/f'cell-library-{SYNTHETIC_VERSION}'
 
+# %% ../nbs/05_clinical.ipynb #432f562b
 def _library_file(cls7:int, k:int, reactive:bool) -> Path:
     return library_dir()/f'c{cls7}-{"reactive" if reactive else "plain"}-{k:03d}.npz'
 
+# %% ../nbs/05_clinical.ipynb #ba418604
 def _draw_library_cell(cls7:int, k:int, reactive:bool) -> tuple:
     "Draw entry k of class `cls7` from its own seed: (RGB uint8, opacity uint8, cell mask)."
     rng = np.random.default_rng([101, cls7, k, reactive])
@@ -95,6 +98,7 @@ def _draw_library_cell(cls7:int, k:int, reactive:bool) -> tuple:
     alpha = ndimage.gaussian_filter((nuc | cyt).astype(np.float32), 0.8)
     return img, (alpha * 255 + .5).astype(np.uint8), nuc | cyt
 
+# %% ../nbs/05_clinical.ipynb #6fe55be8
 def library_cell(cls7:int, k:int, reactive:bool=False) -> tuple:
     """Entry k of the cell library of class `cls7` (a reactive look-alike when asked), unstained:
     drawn once, kept in `library_dir()`, the same for every slide."""
@@ -378,7 +382,7 @@ def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
     write_slide(root/f'{sid}.svs', sc.render, side, side, desc=sid)
     atomic_write(root/f'{sid}.recipe.json', _smear_recipe(side, seed, knobs))
 
-# %% ../nbs/05_clinical.ipynb #1c5b9e36
+# %% ../nbs/05_clinical.ipynb #dc088cdd
 def _library_keys(jobs:list) -> list:
     "The library entries (7-class, reactive, k) that the slides of `jobs` draw, not yet on disk."
     keys = set()
@@ -389,9 +393,11 @@ def _library_keys(jobs:list) -> list:
         keys |= set(zip(c.cls7.astype(int), c.look == 'reactive', k))
     return sorted(k for k in keys if not _library_file(int(k[0]), int(k[2]), bool(k[1])).exists())
 
+# %% ../nbs/05_clinical.ipynb #db622ab4
 def _fill_library(keys:list) -> None:
     for cls7, reactive, k in keys: library_cell(int(cls7), int(k), bool(reactive))
 
+# %% ../nbs/05_clinical.ipynb #a610a8ad
 def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
     """`_write_smear` for every job (sid, side, seed, knobs), in up to `workers` processes; the cell
     library they need is drawn first, each entry once, shared out between the processes."""
