@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #fc9b0139
 from __future__ import annotations
-import json, logging, os, shutil, sys, time
+import json, logging, os, shutil, sys, time, warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,8 +58,10 @@ def quiet_readers():
 # %% ../nbs/07_cli.ipynb #54836f4b
 def _fail(cmd:str, e:Exception):
     "Exit with the error's message and no traceback: what a user of a command should see."
-    # a decoder that failed mid-read may leave tasks whose clean-up at exit would print noise
+    # a decoder that failed mid-read may leave tasks (and coroutines never awaited) whose clean-up
+    # at exit would print noise
     sys.unraisablehook = lambda unraisable: None
+    warnings.filterwarnings('ignore', 'coroutine .* was never awaited', RuntimeWarning)
     sys.exit(f'{cmd}: {one_line(e)}')
 
 # %% ../nbs/07_cli.ipynb #b1b3e837

@@ -96,7 +96,7 @@ SCALE_SOURCES = dict(
 SCALES = {
     'quick': Scale(name='quick', backbone='tiny_resnet', herlev_cells=917, herlev_img=64,
                    herlev_folds=2, herlev_epochs=12, tile_size=160, tile_counts=(300, 40, 75),
-                   tile_repeats=3, tile_epochs=15, batch_size=32, lr=1e-3,
+                   tile_repeats=3, tile_epochs=10, batch_size=32, lr=1e-3,
                    ig_steps=16, slide_size=8192, slides_per_class=12),
     # quick's networks and images; §5's cohort large enough for slide-level intervals
     'study': Scale(name='study', backbone='tiny_resnet', herlev_cells=917, herlev_img=64,

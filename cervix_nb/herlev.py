@@ -543,7 +543,7 @@ def train_model(model:nn.Module, pipeline:Pipeline,
                ) -> list:
     "Train `model` in place with Adam and a cosine schedule; returns the mean loss of each epoch."
     device = get_device(device); seed_everything(seed); g = torch.Generator().manual_seed(seed)
-    model.to(device).train()
+    model.to(device, memory_format=torch.channels_last).train()  # NHWC: faster convolutions
     params = (q for q in model.parameters() if q.requires_grad)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(x) / batch_size)
@@ -555,6 +555,7 @@ def train_model(model:nn.Module, pipeline:Pipeline,
             if len(b) < 2: continue  # batch norm needs two images
             xb = augment(x[b].to(device).float() / 255, g); yb = y[b].to(device)
             if transform is not None: xb = transform(xb, g)
+            xb = xb.contiguous(memory_format=torch.channels_last)
             loss = pipeline.loss(model(xb), yb)
             opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item() * len(b)
         losses.append(tot / len(x))
