@@ -96,13 +96,13 @@ SCALE_SOURCES = dict(
 SCALES = {
     'quick': Scale(name='quick', backbone='tiny_resnet', herlev_cells=917, herlev_img=64,
                    herlev_folds=2, herlev_epochs=12, tile_size=160, tile_counts=(300, 40, 75),
-                   tile_repeats=3, tile_epochs=10, batch_size=32, lr=1e-3,
-                   ig_steps=16, slide_size=8192, slides_per_class=12),
+                   tile_repeats=2, tile_epochs=10, batch_size=32, lr=1e-3,
+                   ig_steps=16, slide_size=6144, slides_per_class=12),
     # quick's networks and images; §5's cohort large enough for slide-level intervals
     'study': Scale(name='study', backbone='tiny_resnet', herlev_cells=917, herlev_img=64,
                    herlev_folds=2, herlev_epochs=12, tile_size=160, tile_counts=(300, 40, 75),
                    tile_repeats=1, tile_epochs=10, batch_size=32, lr=1e-3,
-                   ig_steps=16, slide_size=8192, slides_per_class=40),
+                   ig_steps=16, slide_size=6144, slides_per_class=40),
     'paper': Scale(name='paper', backbone='resnet101', herlev_cells=917, herlev_img=224,
                    herlev_folds=4, herlev_epochs=50, tile_size=800, tile_counts=(1309, 171, 328),
                    tile_repeats=5, tile_epochs=30, batch_size=16, lr=1e-4,

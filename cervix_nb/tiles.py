@@ -24,12 +24,13 @@ from .herlev import (HERLEV_CLASSES, MaskPalette, synth_cell, herlev_index, read
 from .wsi import Slide, area_downsample, tile_grid, write_slide
 
 # %% auto #0
-__all__ = ['GLASS_OBJECT_RADIUS', 'GLASS_MAX_SIDE', 'TILE_SIDE_L0', 'TILE_SPLITS', 'PAPER_TILE_CLASS_COUNTS', 'MANIFEST_COLUMNS',
-           'BOX_COLUMNS', 'SEVERITY_COLOURS', 'coarse_sample', 'block_noise', 'GlassSpec', 'GlassScene', 'glass_side',
-           'synthetic_glass_slide', 'grey_levels', 'glass_stats', 'is_flat_white', 'background_tiles', 'cut_cell',
-           'rotate_cell', 'paste_cell', 'largest_remainder', 'split_class_counts', 'assign_splits', 'plan_tile',
-           'read_backgrounds', 'turn_background', 'paste_cells', 'tile_jobs', 'write_tile_set', 'read_manifest',
-           'read_boxes', 'TileDataset', 'load_tiles', 'TileCells', 'tile_cell_source', 'synthetic_tiles', 'draw_boxes']
+__all__ = ['GLASS_OBJECT_RADIUS', 'GLASS_MAX_SIDE', 'GLASS_MIN_SIDE', 'TILE_SIDE_L0', 'TILE_SPLITS', 'PAPER_TILE_CLASS_COUNTS',
+           'MANIFEST_COLUMNS', 'BOX_COLUMNS', 'SEVERITY_COLOURS', 'coarse_sample', 'block_noise', 'GlassSpec',
+           'GlassScene', 'glass_side', 'synthetic_glass_slide', 'grey_levels', 'glass_stats', 'is_flat_white',
+           'background_tiles', 'cut_cell', 'rotate_cell', 'paste_cell', 'largest_remainder', 'split_class_counts',
+           'assign_splits', 'plan_tile', 'read_backgrounds', 'turn_background', 'paste_cells', 'tile_jobs',
+           'write_tile_set', 'read_manifest', 'read_boxes', 'TileDataset', 'load_tiles', 'TileCells',
+           'tile_cell_source', 'synthetic_tiles', 'draw_boxes']
 
 # %% ../nbs/02_tiles.ipynb #18aac0ee
 def coarse_sample(field:np.ndarray, # coarse 2-D field, one value per `step` level-0 px
@@ -206,10 +207,13 @@ def render(self:GlassScene, x0:int, y0:int, w:int, h:int) -> np.ndarray:
 
 # %% ../nbs/02_tiles.ipynb #71cd2c17
 GLASS_MAX_SIDE = 20_000  # ours: the background glass is at most this many level-0 px a side
+GLASS_MIN_SIDE = 8192    # ours: and at least this many: 100 tiles of 800 px to find flat-white ones in
 
 def glass_side(scale:Scale) -> int:
-    "Side of the background glass slide for `scale`: its slide size, capped at GLASS_MAX_SIDE."
-    return min(scale.slide_size, GLASS_MAX_SIDE)
+    """Side of the background glass slide for `scale`: its slide size, within GLASS_MIN_SIDE and
+    GLASS_MAX_SIDE."""
+    return min(max(scale.slide_size, GLASS_MIN_SIDE), GLASS_MAX_SIDE)
+
 
 # %% ../nbs/02_tiles.ipynb #b4ecbc02
 def synthetic_glass_slide(side:int, # level-0 width and height, px

@@ -82,19 +82,24 @@ def tiff_compression(compression:str, # 'jpeg', 'jpeg2000' or 'deflate'
 
 # %% ../nbs/00b_wsi.ipynb #0dca819d
 def _level0_tiles(render, width:int, height:int, tile:int, level1:np.ndarray|None, desc:str):
-    "Level-0 tiles of `render`, band by band, filling `level1` (the 4x smaller level) as they go."
+    """Level-0 tiles of `render`, band by band (each rendered a tile row at a time), filling
+    `level1` (the 4x smaller level) as they go."""
     band = tile * LEVEL_DOWNSAMPLE
     for y0 in tqdm(range(0, height, band), desc=desc, mininterval=5):
-        h = min(band, height - y0)
-        px = render(0, y0, width, h)
-        if px.shape != (h, width, 3) or px.dtype != np.uint8:
-            raise ValueError(f"render returned {px.shape} {px.dtype} for rows {y0}..{y0 + h}, "
-                             f"expected {(h, width, 3)} uint8")
+        h, rows = min(band, height - y0), []
+        for y in range(y0, y0 + h, tile):
+            n = min(tile, y0 + h - y)
+            rows.append(render(0, y, width, n))
+            if rows[-1].shape != (n, width, 3) or rows[-1].dtype != np.uint8:
+                raise ValueError(f"render returned {rows[-1].shape} {rows[-1].dtype} for rows "
+                                 f"{y}..{y + n}, expected {(n, width, 3)} uint8")
+        px = np.concatenate(rows)
         if level1 is not None:
             d = area_downsample(px, LEVEL_DOWNSAMPLE)
             level1[y0 // LEVEL_DOWNSAMPLE: y0 // LEVEL_DOWNSAMPLE + d.shape[0]] = d
         for ty in range(0, h, tile):
             for tx in range(0, width, tile): yield px[ty:ty + tile, tx:tx + tile]
+
 
 # %% ../nbs/00b_wsi.ipynb #18604a3b
 def write_slide(path, # destination: .svs (Aperio layout) or .tif/.tiff (generic pyramid in SubIFDs)
