@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: reproduce test docs lab install clean-env
 
+# PYTHONWARNINGS: setuptools warns on every editable install (a boxed "!!" notice a new user takes for an error)
 $(STAMP): settings.ini setup.py
 	@echo "== setting up $(VENV) (torch's CUDA build is about 5 GB: a few minutes) =="
 	@start=$$(date +%s); \
 	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	  $(BIN)/python -m pip install -q --upgrade pip setuptools wheel 2>&1 | { grep -v '^WARNING: Location' || true; }; \
-	  $(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | { grep -v '^WARNING: Location' || true; }; \
+	  PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | { grep -v '^WARNING: Location' || true; }; \
 	  $(BIN)/python -c "import cervix_nb, torch, torchvision, captum, tiffslide, nbdev" || { echo "install failed"; exit 1; }; \
 	  echo "== $(VENV) ready in $$(( $$(date +%s) - start )) s, $$(du -sh $(VENV) | cut -f1) =="; \
 	  echo $$(( $$(date +%s) - start )) > $(VENV)/.install_seconds
