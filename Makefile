@@ -6,21 +6,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: reproduce test docs lab install clean-env
+.PHONY: reproduce test docs lab install constraints clean-env
 
 # PYTHONWARNINGS: setuptools warns on every editable install (a boxed "!!" notice a new user takes for an error)
-$(STAMP): settings.ini setup.py
+$(STAMP): settings.ini setup.py constraints.txt
 	@echo "== setting up $(VENV) (torch's CUDA build is about 5 GB: a few minutes) =="
 	@start=$$(date +%s); \
 	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	  $(BIN)/python -m pip install -q --upgrade pip setuptools wheel 2>&1 | { grep -v '^WARNING: Location' || true; }; \
-	  PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | { grep -v '^WARNING: Location' || true; }; \
+	  PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]" 2>&1 | { grep -v '^WARNING: Location' || true; }; \
 	  $(BIN)/python -c "import cervix_nb, torch, torchvision, captum, tiffslide, nbdev" || { echo "install failed"; exit 1; }; \
 	  echo "== $(VENV) ready in $$(( $$(date +%s) - start )) s, $$(du -sh $(VENV) | cut -f1) =="; \
 	  echo $$(( $$(date +%s) - start )) > $(VENV)/.install_seconds
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# settings.ini asks for ranges (a user's torch stays); the exact versions we test are constraints.txt's.
+# After upgrading .venv and passing make test, write them again from it:
+constraints: $(STAMP)
+	@{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^cervix' ; } > constraints.new
+	@mv constraints.new constraints.txt; echo "constraints.txt: $$(grep -vc '^#' constraints.txt) exact versions"
 
 # The main job: every section that exists, at quick scale, on the embedded synthetic data.
 reproduce: $(STAMP)

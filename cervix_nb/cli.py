@@ -236,6 +236,7 @@ def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict,
     """One cohort slide, run on a Dask worker: its cohort.csv row (a slide's own error is recorded,
     not raised)."""
     from cervix_nb.screen import screen_settings
+    quiet_readers()  # a worker process: its own loggers
     t0, key = time.time(), (str(model), os.path.getmtime(model))
     loaded = _worker_model(*key)
     st = screen_settings(loaded[2], **{**given, 'device': _worker_device(given.get('device'))})

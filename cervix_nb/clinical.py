@@ -45,10 +45,10 @@ __all__ = ['REACTIVE_STYLE', 'SLIDE_COLUMNS', 'SLIDE_LABELS', 'SLIDE_SPLITS', 'C
            'TRAIN_PREVALENCE', 'SLIDES_TABLE', 'TILE_COLUMNS', 'SLIDE_STAIN', 'STAIN_NORMALIZERS', 'BINARY_W_R',
            'STAIN_SIGMA', 'CHECKPOINT_FORMAT', 'TILE_HEADS', 'stain_matrix', 'lesion_classes', 'library_dir',
            'library_cell', 'SmearScene', 'points_geojson', 'read_points', 'split_sizes', 'expected_cells',
-           'prevalence_range', 'abnormal_counts', 'write_cohort', 'safe_slide_id', 'read_slides_table', 'open_slide',
-           'SlidesSource', 'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster', 'select_tiles',
-           'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table',
-           'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'colour_jitter', 'stain_normalizer',
+           'prevalence_range', 'abnormal_counts', 'draw_library', 'write_cohort', 'safe_slide_id', 'read_slides_table',
+           'open_slide', 'SlidesSource', 'slides_table_path', 'slides_source', 'is_flat', 'largest_cluster',
+           'select_tiles', 'sample_selection', 'otsu_tissue_mask', 'otsu_tiles', 'tile_size_10x', 'points_per_tile',
+           'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter', 'colour_jitter', 'stain_normalizer',
            'normalize_tiles', 'stain_reference', 'oversample', 'train_tile_classifier', 'binary_metrics',
            'expected_false_positives', 'slide_resamples', 'intervals', 'secondary_boxes', 'boxes_hit_points',
            'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect', 'match_detections',
@@ -383,12 +383,11 @@ def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
     atomic_write(root/f'{sid}.recipe.json', _smear_recipe(side, seed, knobs))
 
 # %% ../nbs/05_clinical.ipynb #dc088cdd
-def _library_keys(jobs:list) -> list:
-    "The library entries (7-class, reactive, k) that the slides of `jobs` draw, not yet on disk."
+def _library_keys(scenes:list) -> list:
+    "The library entries (7-class, reactive, k) that `scenes` (`SmearScene`s) draw, not on disk."
     keys = set()
-    for _, side, seed, knobs in jobs:
-        o = SmearScene(side, side, seed=seed, **knobs).objects
-        c = o[o.kind == 'cell']
+    for sc in scenes:
+        c = sc.objects[sc.objects.kind == 'cell']
         k = c.seed.astype(int) % SmearScene.CLASS_BANK
         keys |= set(zip(c.cls7.astype(int), c.look == 'reactive', k))
     return sorted(k for k in keys if not _library_file(int(k[0]), int(k[2]), bool(k[1])).exists())
@@ -396,6 +395,23 @@ def _library_keys(jobs:list) -> list:
 # %% ../nbs/05_clinical.ipynb #db622ab4
 def _fill_library(keys:list) -> None:
     for cls7, reactive, k in keys: library_cell(int(cls7), int(k), bool(reactive))
+
+# %% ../nbs/05_clinical.ipynb #5c1b7e21
+def draw_library(scenes:list, # `SmearScene`s about to be rendered
+                 workers:int|None=None) -> int: # processes; default: up to 2
+    """Draw the cell-library entries that `scenes` use and `library_dir()` lacks, in up to
+    `workers` processes; how many were drawn."""
+    missing = _library_keys(scenes)
+    workers = min(len(missing), workers or min(2, os.cpu_count() or 1))
+    if workers <= 1: _fill_library(missing); return len(missing)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from cervix_nb import clinical  # the library's function: picklable into another process
+    # fork: a plain script without a __main__ guard works too (the workers never touch torch)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) as ex:
+        for f in [ex.submit(clinical._fill_library, missing[w::workers]) for w in range(workers)]:
+            f.result()
+    return len(missing)
 
 # %% ../nbs/05_clinical.ipynb #a610a8ad
 def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
@@ -408,11 +424,10 @@ def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from cervix_nb import clinical  # the library's function: picklable into another process
-    missing = _library_keys(jobs)
+    draw_library([SmearScene(side, side, seed=seed, **knobs) for _, side, seed, knobs in jobs],
+                 workers)
     # fork: a plain script without a __main__ guard works too (the workers never touch torch)
     with ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) as ex:
-        for f in [ex.submit(clinical._fill_library, missing[w::workers]) for w in range(workers)]:
-            f.result()
         futures = [ex.submit(clinical._write_smear, root, *j) for j in jobs]
         for f in tqdm(as_completed(futures), total=len(jobs), desc=f'slides of {root.name}'):
             f.result()
@@ -996,7 +1011,7 @@ def train_detector(model:FasterRCNN, x:torch.Tensor, # (N, 3, S, S) uint8 tiles
             imgs, targets = [], []
             for i in b.tolist():
                 im = x[i].float() / 255
-                bx = torch.as_tensor(boxes[i], dtype=torch.float32).reshape(-1, 4)
+                bx = torch.tensor(np.asarray(boxes[i], np.float32)).reshape(-1, 4)  # a copy
                 if torch.rand(1, generator=g) < 0.5:  # left-right
                     im = im.flip(2)
                     bx = torch.stack([S - bx[:, 2], bx[:, 1], S - bx[:, 0], bx[:, 3]], 1)
@@ -1030,8 +1045,8 @@ def match_detections(dets:pd.DataFrame, # one tile's detections (x0, y0, x1, y1,
     tp = np.zeros(len(dets), bool)
     if len(dets) == 0 or len(truth) == 0: return tp
     order = np.argsort(-dets.score.to_numpy(), kind='stable')
-    found = torch.as_tensor(dets[['x0', 'y0', 'x1', 'y1']].to_numpy(float))[order]
-    ious = box_iou(found, torch.as_tensor(np.asarray(truth, float))).numpy()
+    found = torch.tensor(dets[['x0', 'y0', 'x1', 'y1']].to_numpy(float))[order]  # pandas: read-only
+    ious = box_iou(found, torch.tensor(np.asarray(truth, float))).numpy()
     free = np.ones(len(truth), bool)
     for k, row in enumerate(ious):
         row = np.where(free, row, -1); j = int(row.argmax())

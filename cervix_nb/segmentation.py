@@ -287,10 +287,10 @@ def segment_tiles(slide,
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a28
 SEGMENTATION_SETTINGS = {
     # ours: small enough for two CPU cores in a few minutes
-    'quick': dict(encoder='tu-mobilenetv3_small_100', decoder_channels=64, weights=False, side=1536, down=4,
-                  patch=64, stride=16, epochs=5, stage2_epochs=3, lr=1e-3, batch_size=16,
-                  pixel_slides=3, image_slides=4, test_slides=2, repeats=2, n_p=240,
-                  max_patches=400),
+    'quick': dict(encoder='tu-mobilenetv3_small_100', decoder_channels=64, weights=False,
+                  side=1536, down=4, patch=64, stride=16, epochs=5, stage2_epochs=3, lr=1e-3,
+                  batch_size=16, pixel_slides=3, image_slides=4, test_slides=2, repeats=2,
+                  n_p=240, max_patches=400),
     # MTCHI: ResNet-101 DeepLab v3+, 400-px patches every 100 px, 30 + 10 epochs, N_p 4000, 5 runs
     'paper': dict(encoder='resnet101', decoder_channels=256, weights=True, side=8192, down=2,
                   patch=400, stride=100, epochs=30, stage2_epochs=10, lr=1e-3, batch_size=16,

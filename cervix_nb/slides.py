@@ -309,7 +309,7 @@ def train_mil(bags:list, # one (tiles, n_in) tensor per slide
     mil = AttentionMIL(bags[0].shape[1])
     mil.register_buffer('mu', mu); mil.register_buffer('sd', sd)
     opt = torch.optim.Adam(mil.parameters(), lr=lr, weight_decay=1e-4)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
+    y = torch.tensor(np.asarray(labels), dtype=torch.float32)  # copied: pandas' is read-only
     for _ in range(epochs):
         for i in torch.randperm(len(bags), generator=g).tolist():
             logit, _ = mil((bags[i] - mu) / sd)

@@ -207,7 +207,7 @@ def render(self:GlassScene, x0:int, y0:int, w:int, h:int) -> np.ndarray:
 
 # %% ../nbs/02_tiles.ipynb #71cd2c17
 GLASS_MAX_SIDE = 20_000  # ours: the background glass is at most this many level-0 px a side
-GLASS_MIN_SIDE = 8192    # ours: and at least this many: 100 tiles of 800 px to find flat-white ones in
+GLASS_MIN_SIDE = 8192    # ours: and at least this: 100 tiles of 800 px to find flat-white ones in
 
 def glass_side(scale:Scale) -> int:
     """Side of the background glass slide for `scale`: its slide size, within GLASS_MIN_SIDE and
