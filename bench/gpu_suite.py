@@ -32,8 +32,9 @@ from cervix_nb.herlev import (PIPELINES, RegressionConstraint, SeverityNet, cros
                               herlev_counts, herlev_index, load_cells, synthetic_herlev)
 from cervix_nb.baselines import build_tile_backbone  # noqa: E402
 from cervix_nb.wsi import Slide, TileBlocks, default_workers, mag_grid, tile_batches, write_slide  # noqa: E402
-from cervix_nb.clinical import (BINARY_W_R, SmearScene, read_tiles, select_tiles, tile_cells,  # noqa: E402
+from cervix_nb.clinical import (BINARY_W_R, read_tiles, select_tiles, tile_cells,  # noqa: E402
                                 train_tile_classifier)
+from cervix_nb.cohort import SmearScene  # noqa: E402
 from cervix_nb.screen import PAPER_COUNT_RULE, ScreenSettings, prepare_scorer, screen_tiles  # noqa: E402
 
 

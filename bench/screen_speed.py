@@ -30,7 +30,8 @@ from PIL import Image
 
 from cervix_nb.core import get_scale, get_device, out_dir, atomic_write, seed_everything
 from cervix_nb.wsi import Slide, default_workers, read_at, write_slide
-from cervix_nb.clinical import SmearScene, BINARY_W_R, load_checkpoint
+from cervix_nb.cohort import SmearScene
+from cervix_nb.clinical import BINARY_W_R, load_checkpoint
 from cervix_nb.herlev import RegressionConstraint, SeverityNet, integrated_gradients
 from cervix_nb.baselines import build_tile_backbone
 from cervix_nb.screen import ScreenSettings, prepare_scorer, screen_tiles

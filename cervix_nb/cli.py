@@ -74,7 +74,7 @@ def screen_one(slide, # the slide file
               ) -> dict:
     """Screen one slide into `out/<slide id>/` (`screen_slide` opens it once, the checkpoint's stain
     normalization applies); returns the report."""
-    from cervix_nb.clinical import safe_slide_id
+    from cervix_nb.core import safe_slide_id
     from cervix_nb.screen import checkpoint_scorer, screen_slide
     sid = safe_slide_id(slide_id or Path(slide).stem)
     scorer = scorer or checkpoint_scorer(loaded, settings)
@@ -84,7 +84,7 @@ def screen_one(slide, # the slide file
 def segmentation_model(path) -> tuple|None:
     "(model, metadata) of a segmenter checkpoint (06b_segmentation), or None when none is given."
     if not path: return None
-    from cervix_nb.segmentation import load_segmenter
+    from cervix_nb.segmenter import load_segmenter
     return load_segmenter(path)
 
 # %% ../nbs/07_cli.ipynb #c7e84ceb
@@ -165,7 +165,7 @@ def cohort_slides(slides, backend:str='auto') -> pd.DataFrame:
     table; clear errors otherwise."""
     src = Path(slides)
     if not src.exists(): raise CervixError(src, 'slides folder or table not found')
-    from cervix_nb.clinical import safe_slide_id
+    from cervix_nb.core import safe_slide_id
     from cervix_nb.wsi import slide_suffixes
     if src.is_dir():
         suffixes = slide_suffixes(backend)
@@ -383,7 +383,8 @@ TRAIN_OUTPUTS = ('tile_classifier.pt', 'training.json', 'count_rule_grid.csv')
 def _training_tiles(train:pd.DataFrame, tile:int, progress:bool) -> tuple:
     "(tile table, (N, 3, tile, tile) uint8 tiles) of the training slides, as §5.1 builds them."
     from tqdm import tqdm
-    from cervix_nb.clinical import open_slide, read_tiles, select_tiles, tile_table
+    from cervix_nb.cohort import open_slide
+    from cervix_nb.clinical import read_tiles, select_tiles, tile_table
     grids = {}
     for r in tqdm(list(train.itertuples()), desc='tile selection', disable=not progress):
         with open_slide(r) as s: grids[r.slide_id] = select_tiles(s, tile)
@@ -395,7 +396,7 @@ def _validation_rule(model, pipe, val:pd.DataFrame, tile:int, batch_size:int, no
                      device, progress:bool) -> tuple:
     "(count rule chosen on the validation slides, the grid it was chosen from) of a trained model."
     from tqdm import tqdm
-    from cervix_nb.clinical import open_slide
+    from cervix_nb.cohort import open_slide
     from cervix_nb.screen import ScreenSettings, prepare_scorer, screen_tiles
     from cervix_nb.slides import (COUNT_RULE_THRESHOLDS, COUNT_RULE_TILES, best_configuration,
                                   count_rule_grid, flagged_counts)
@@ -434,8 +435,9 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
     """§5.1's tile classifier trained on a user's slides table, the count rule chosen on its `val`
     slides; the training record."""
     from cervix_nb.core import atomic_folder, get_scale
-    from cervix_nb.clinical import (SLIDE_STAIN, STAIN_SIGMA, read_slides_table, save_checkpoint,
-                                    tile_size_10x, train_tile_classifier)
+    from cervix_nb.clinical import (SLIDE_STAIN, STAIN_SIGMA, save_checkpoint, tile_size_10x,
+                                    train_tile_classifier)
+    from cervix_nb.cohort import read_slides_table
     from cervix_nb.screen import MAP_SIGMA
     t0, scale = time.time(), get_scale(scale)
     src = _table_file(slides)

@@ -15,10 +15,10 @@ import pandas as pd
 # %% auto #0
 __all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'README_MARKERS', 'TIMING_METRIC', 'PROGRESS_LINE',
            'CervixError', 'check_file', 'Scale', 'get_scale', 'scale_table', 'get_device', 'seed_everything',
-           'project_root', 'data_dir', 'out_dir', 'atomic_path', 'atomic_write', 'atomic_folder', 'save_figure',
-           'results_table', 'save_results', 'section_notebooks', 'skip_flags', 'run_notebook', 'versions',
-           'environment', 'collect_results', 'summary_markdown', 'section_markdown', 'readme_results', 'shown_stderr',
-           'run_section', 'git_state', 'write_readme', 'reproduce']
+           'project_root', 'data_dir', 'out_dir', 'safe_slide_id', 'atomic_path', 'atomic_write', 'atomic_folder',
+           'save_figure', 'results_table', 'save_results', 'section_notebooks', 'skip_flags', 'run_notebook',
+           'versions', 'environment', 'collect_results', 'summary_markdown', 'section_markdown', 'readme_results',
+           'shown_stderr', 'run_section', 'git_state', 'write_readme', 'reproduce']
 
 # %% ../nbs/00_core.ipynb #24a3740a
 class CervixError(ValueError):
@@ -189,6 +189,17 @@ def out_dir(section:str, # the notebook's short name, e.g. '01_herlev'
     d = Path(given) if given else data_dir()/'outputs'/section
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+# %% ../nbs/00_core.ipynb #c14554f5
+def safe_slide_id(slide_id) -> str:
+    "`slide_id` when it can name a folder inside an output folder; else a clear error."
+    s = str(slide_id)
+    bad = any(c in s for c in '/\\\0') or s.startswith('.') or s != s.strip()
+    if not s or bad:
+        raise CervixError(s or '<empty>', 'a slide id must be a plain name (no path separators, '
+                                          'no leading dot, no surrounding spaces): it names the '
+                                          'output folder')
+    return s
 
 # %% ../nbs/00_core.ipynb #ca532e28
 @contextlib.contextmanager

@@ -17,8 +17,8 @@ from .herlev import Pipeline, integrated_gradients
 from .tiles import read_boxes
 
 # %% auto #0
-__all__ = ['BOX_COLUMNS_CANDIDATE', 'attribution_map', 'candidate_boxes', 'box_centres', 'localization_hit', 'detection_counts',
-           'detection_metrics', 'explain_tiles', 'locate', 'score_localization']
+__all__ = ['BOX_COLUMNS_CANDIDATE', 'attribution_map', 'candidate_boxes', 'secondary_boxes', 'box_centres', 'localization_hit',
+           'detection_counts', 'detection_metrics', 'explain_tiles', 'locate', 'score_localization']
 
 # %% ../nbs/04_localization.ipynb #617c29a7
 def attribution_map(attr:torch.Tensor|np.ndarray, # (3, H, W) attributions of one tile
@@ -54,6 +54,15 @@ def candidate_boxes(amap:np.ndarray, # (H, W) uint8 map from `attribution_map`
         rows.append(dict(x0=x0, y0=y0, x1=x1, y1=y1, area=area, density=density))
     boxes = pd.DataFrame(rows, columns=BOX_COLUMNS_CANDIDATE)
     return boxes.sort_values('density', ascending=False, ignore_index=True)
+
+# %% ../nbs/04_localization.ipynb #a2870c70
+def secondary_boxes(candidates:pd.DataFrame, # from `candidate_boxes`, densest first
+                    share:float=0.8, # keep boxes at least this share as dense as the best
+                   ) -> pd.DataFrame:
+    "The best candidate box and every box at least `share` as dense (§5.1's secondary boxes)."
+    if candidates.empty: return candidates
+    dense = candidates.density >= share * candidates.density.iat[0]
+    return candidates[dense].reset_index(drop=True)
 
 # %% ../nbs/04_localization.ipynb #66b35ee2
 def _inside(px, py, cells:pd.DataFrame) -> np.ndarray:

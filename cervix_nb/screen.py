@@ -21,10 +21,11 @@ from .herlev import Pipeline, RegressionConstraint
 from .wsi import (BACKENDS, Slide, TileBlocks, TileRegions, default_workers, mag_grid,
                            read_at, tile_batches)
 from .clinical import (BINARY_W_R, STAIN_NORMALIZERS, is_flat, load_checkpoint,
-                                safe_slide_id, sample_selection, secondary_boxes,
-                                stain_normalizer)
+                                sample_selection, stain_normalizer)
+from .core import safe_slide_id
+from .localization import secondary_boxes
 from .localization import explain_tiles, locate
-from .segmentation import segment_tiles  # 06b_segmentation: a segmenter's cell regions
+from .segmenter import segment_tiles  # 05a_segmenter: a segmenter's cell regions
 
 # %% auto #0
 __all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVIEW_STYLE', 'SLIDE_OUTPUTS', 'REGIONS_OUTPUT',

@@ -7,27 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from pathlib import Path
 from torch import nn
 
 from .core import get_device, seed_everything
-from .slides import overlap_grid
+from .segmenter import MTCHI_CLASSES, cin_map, overlap_grid
 
 # %% auto #0
-__all__ = ['MTCHI_CLASSES', 'CIN_OF_SEVERITY', 'SEGMENTER_FORMAT', 'MIN_REGION_PIXELS', 'CLASS_COLOURS', 'REGION_COLUMNS',
-           'SEGMENTATION_SETTINGS', 'cin_map', 'patch_label', 'foreground_patches', 'make_segmenter', 'assisted_output',
-           'pseudo_label_patches', 'freeze_encoder', 'train_segmenter', 'predict_patches', 'stitch_probabilities',
-           'save_segmenter', 'load_segmenter', 'cut_patches', 'segment_image', 'class_regions', 'segment_tiles',
-           'segmentation_settings', 'segmentation_scene']
-
-# %% ../nbs/06b_segmentation.ipynb #5e9b0a07
-MTCHI_CLASSES = ('background', 'normal', 'CIN 1', 'CIN 2', 'CIN 3')
-# severity (0 no cell, 1 normal, 2 light, 3 moderate, 4 severe, 5 carcinoma in situ) -> class index
-CIN_OF_SEVERITY = np.array([0, 1, 2, 3, 4, 4], np.uint8)
-
-def cin_map(severity:np.ndarray) -> np.ndarray:
-    "A severity map (`SmearScene.cell_map`) in MTCHI's classes (indices into `MTCHI_CLASSES`)."
-    return CIN_OF_SEVERITY[np.asarray(severity)]
+__all__ = ['SEGMENTATION_SETTINGS', 'patch_label', 'foreground_patches', 'pseudo_label_patches', 'freeze_encoder',
+           'train_segmenter', 'segmentation_settings', 'segmentation_scene']
 
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a10
 def patch_label(truth:np.ndarray, # a patch's class map (0 background)
@@ -47,30 +34,6 @@ def foreground_patches(truth:np.ndarray, # (H, W) class map, 0 background
     grid['foreground'] = [float((c > 0).mean()) for c in cut]
     grid['label'] = [patch_label(c) for c in cut]
     return grid[grid.foreground >= min_foreground].reset_index(drop=True)
-
-# %% ../nbs/06b_segmentation.ipynb #5e9b0a13
-def make_segmenter(encoder:str='resnet18', # an smp encoder name (e.g. 'resnet101')
-                   assisted:bool=True, # with the assisted block at point A
-                   weights:str|None=None, # 'imagenet' to start from ImageNet (must be on disk)
-                   decoder_channels:int=256, # width of ASPP and the decoder (smp's default)
-                   n_classes:int=len(MTCHI_CLASSES)) -> nn.Module:
-    """DeepLab v3+ (segmentation-models-pytorch) over `n_classes`, with the assisted block (a patch
-    classifier over the classes but background) when `assisted`."""
-    import segmentation_models_pytorch as smp
-    aux = dict(classes=n_classes - 1, pooling='avg', dropout=None) if assisted else None
-    return smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=weights, classes=n_classes,
-                             decoder_channels=decoder_channels, aux_params=aux)
-
-# %% ../nbs/06b_segmentation.ipynb #5e9b0a14
-def assisted_output(seg_logits:torch.Tensor, # (N, C, H, W) segmentation logits, class 0 background
-                    cls_logits:torch.Tensor|None, # (N, C - 1) assisted-block logits, or None
-                   ) -> torch.Tensor:
-    """Per-pixel class weights of §IV-C: softmax of the segmentation times the sigmoid of the
-    assisted block per class (background times 1)."""
-    p = seg_logits.softmax(1)
-    if cls_logits is None: return p
-    w = torch.cat([torch.ones_like(cls_logits[:, :1]), cls_logits.sigmoid()], 1)
-    return p * w[:, :, None, None]
 
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a17
 def pseudo_label_patches(proba:np.ndarray, # (N, K) patch probabilities, K classes (no background)
@@ -153,137 +116,6 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
         losses.append(total / len(x))
     return losses
 
-# %% ../nbs/06b_segmentation.ipynb #5e9b0a24
-@torch.no_grad()
-def predict_patches(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patches
-                    assisted:bool=True, # multiply by the assisted block (when the model has one)
-                    batch_size:int=32, device=None) -> torch.Tensor:
-    "Per-pixel class weights (N, C, S, S) of every patch, on the CPU."
-    device = get_device(device); model.eval().to(device); out = []
-    for b in torch.arange(len(x)).split(batch_size):
-        y = model(x[b].to(device).float() / 255)
-        seg, cls = y if isinstance(y, tuple) else (y, None)
-        out.append(assisted_output(seg, cls if assisted else None).cpu())
-    return torch.cat(out) if out else torch.empty(0)
-
-# %% ../nbs/06b_segmentation.ipynb #5e9b0a25
-def stitch_probabilities(probs:np.ndarray, # (N, C, S, S) per-pixel class weights of the patches
-                         xs, ys, # top-left corners of the patches, px
-                         shape:tuple, # (H, W) of the stitched map
-                        ) -> tuple:
-    "(class map (H, W), mean weights (C, H, W)) of patches averaged where they overlap (§IV-E)."
-    from cervix_nb.slides import stitch_mean
-    probs = np.asarray(probs, np.float64)
-    mean = np.stack([stitch_mean(probs[:, c], xs, ys, probs.shape[-1], shape)
-                     for c in range(probs.shape[1])])
-    return np.nan_to_num(mean, nan=-1).argmax(0), mean
-
-# %% ../nbs/06b_segmentation.ipynb #9eef07fc
-SEGMENTER_FORMAT = 'cervix_nb.segmenter/1'
-
-def save_segmenter(path, model:nn.Module, encoder:str, # the smp encoder it was built with
-                   decoder_channels:int, # `make_segmenter`'s decoder width
-                   magnification:float, # read magnification of its training patches
-                   patch:int, # patch side, px at `magnification`
-                   overlap:float=0.5, # stitching overlap when screening (§IV-E)
-                   extra:dict|None=None, # values to keep (training data, seeds...); plain types
-                  ) -> Path:
-    "Write a segmenter checkpoint atomically: the weights and what screening needs to use them."
-    from cervix_nb.core import atomic_path, versions
-    meta = dict(format=SEGMENTER_FORMAT, encoder=encoder, decoder_channels=int(decoder_channels),
-                assisted=model.classification_head is not None, classes=list(MTCHI_CLASSES),
-                magnification=float(magnification), patch=int(patch), overlap=float(overlap),
-                extra=dict(extra or {}), versions=versions())
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp: torch.save(dict(meta=meta, state_dict=state), tmp)
-    return Path(path)
-
-# %% ../nbs/06b_segmentation.ipynb #58413b04
-def load_segmenter(path) -> tuple:
-    "(segmenter on the CPU in eval mode, metadata) of a `save_segmenter` file; else a clear error."
-    from cervix_nb.core import CervixError
-    from cervix_nb.clinical import CHECKPOINT_FORMAT, _first_line, load_safely
-    ck, meta = load_safely(path, 'segmentation checkpoint')
-    fmt = (meta or {}).get('format')
-    if fmt != SEGMENTER_FORMAT:
-        what = ('a tile-classifier checkpoint (give it as --model)' if fmt == CHECKPOINT_FORMAT
-                else 'not a cervix_nb segmenter checkpoint')
-        raise CervixError(path, f'{what}; a segmenter is written by 06b_segmentation '
-                                '(segmenter.pt in its run folder)')
-    model = make_segmenter(meta['encoder'], meta['assisted'], None, meta['decoder_channels'],
-                           len(meta['classes']))
-    try: model.load_state_dict(ck['state_dict'])
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise CervixError(path, f"weights do not fit a {meta['encoder']} DeepLab v3+ "
-                                f"({_first_line(e)})") from None
-    return model.eval(), meta
-
-# %% ../nbs/06b_segmentation.ipynb #84461d2c
-def cut_patches(img:np.ndarray, # (H, W, 3) RGB uint8
-                grid:pd.DataFrame, # top-left corners x, y of the patches
-                size:int) -> torch.Tensor:
-    "The patches of `grid` from an RGB image, as (N, 3, size, size) uint8."
-    cut = [img[y:y + size, x:x + size] for x, y in grid[['x', 'y']].itertuples(index=False)]
-    return torch.from_numpy(np.stack(cut)).permute(0, 3, 1, 2).contiguous()
-
-def segment_image(model:nn.Module,
-                  img:np.ndarray, # (H, W, 3) RGB uint8 at the model's magnification
-                  patch:int, overlap:float, # the model's patch side, px, and the stitching overlap
-                  assisted:bool=True, batch_size:int=32, device=None) -> np.ndarray:
-    """The class map (H, W) of an image: patches with `overlap`, per-pixel class weights averaged;
-    an image smaller than a patch is padded with its edge."""
-    H, W = img.shape[:2]
-    big = np.pad(img, ((0, max(patch - H, 0)), (0, max(patch - W, 0)), (0, 0)), mode='edge')
-    g = overlap_grid(big.shape[1], big.shape[0], patch, overlap)
-    probs = predict_patches(model, cut_patches(big, g, patch), assisted, batch_size, device).numpy()
-    return stitch_probabilities(probs, g.x, g.y, big.shape[:2])[0][:H, :W].astype(np.uint8)
-
-# %% ../nbs/06b_segmentation.ipynb #19803d2d
-MIN_REGION_PIXELS = 16  # regions smaller than this (map px) are specks, not cells
-# QuPath colours of the classes (background never drawn): grey, green, blue, red
-CLASS_COLOURS = ('#ffffff', '#9e9e9e', '#2e9d3a', '#2f5fd0', '#d62d20')
-REGION_COLUMNS = ['cls', 'class_name', 'colour', 'pixels', 'area0', 'x', 'y', 'ring']
-
-def class_regions(cls_map:np.ndarray, # (H, W) class indices into `MTCHI_CLASSES`, 0 background
-                  x0:float, y0:float, # level-0 position of the map's top-left corner
-                  f:float, # level-0 px per map px
-                  min_pixels:int=MIN_REGION_PIXELS) -> pd.DataFrame:
-    """Connected regions of each class but background: class, pixels, level-0 area and centroid, and
-    the outline as a closed ring of level-0 (x, y)."""
-    from skimage.measure import approximate_polygon, find_contours, label, regionprops
-    rows = []
-    for c in range(1, len(MTCHI_CLASSES)):
-        for rp in regionprops(label(np.asarray(cls_map) == c, connectivity=1)):
-            if rp.area < min_pixels: continue
-            outline = max(find_contours(np.pad(rp.image, 1).astype(float), 0.5), key=len)
-            outline = approximate_polygon(outline, tolerance=0.5) + np.subtract(rp.bbox[:2], 1)
-            ring = [[x0 + (cc + 0.5) * f, y0 + (rr + 0.5) * f] for rr, cc in outline]
-            if ring[0] != ring[-1]: ring.append(ring[0])
-            cy, cx = rp.centroid
-            rows.append((c, MTCHI_CLASSES[c], CLASS_COLOURS[c], int(rp.area), rp.area * f * f,
-                         x0 + (cx + 0.5) * f, y0 + (cy + 0.5) * f, ring))
-    return pd.DataFrame(rows, columns=REGION_COLUMNS)
-
-# %% ../nbs/06b_segmentation.ipynb #e7e9b3e2
-def segment_tiles(slide,
-                  tiles:pd.DataFrame, # rank, x, y, size0 (level-0) of the tiles, e.g. the top
-                  segmenter:tuple, # (model, metadata) from `load_segmenter`
-                  device=None) -> tuple:
-    """(class maps of the tiles read at the segmenter's magnification, their regions in level-0 px
-    with the tile's rank)."""
-    from tqdm.auto import tqdm
-    from cervix_nb.wsi import read_at
-    model, meta = segmenter
-    mag, maps, parts = meta['magnification'], [], []
-    for r in tqdm(tiles.itertuples(), total=len(tiles), desc='segmenting tiles', mininterval=5):
-        n = max(1, round(r.size0 * mag / slide.scan_power))
-        img = read_at(slide, int(r.x), int(r.y), n, mag)
-        maps.append(segment_image(model, img, meta['patch'], meta['overlap'], meta['assisted'],
-                                  device=device))
-        parts.append(class_regions(maps[-1], r.x, r.y, r.size0 / n).assign(rank=r.rank))
-    regions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=REGION_COLUMNS)
-    return maps, regions
-
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a28
 SEGMENTATION_SETTINGS = {
     # ours: small enough for two CPU cores in a few minutes
@@ -309,7 +141,7 @@ def segmentation_scene(seed:int, side:int, # level-0 side, px
                        abnormal_share:float=0.0, worst_class:int=6) -> tuple:
     "(RGB uint8 image, MTCHI class map) of one synthetic smear, both `side // down` px a side."
     from PIL import Image
-    from cervix_nb.clinical import SmearScene
+    from cervix_nb.cohort import SmearScene
     sc = SmearScene(side, side, seed=seed, abnormal_share=abnormal_share, worst_class=worst_class)
     n = side // down
     img = Image.fromarray(sc.render(0, 0, side, side)).resize((n, n), Image.BILINEAR)

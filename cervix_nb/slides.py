@@ -20,8 +20,8 @@ from .herlev import SeverityNet
 __all__ = ['COUNT_RULE_THRESHOLDS', 'COUNT_RULE_TILES', 'MIN_SLIDES_PER_CLASS', 'FROC_FP_RATES', 'FEATURE_THRESHOLDS',
            'flagged_counts', 'count_rule_grid', 'best_configuration', 'count_rule_share', 'tiles_for_share',
            'rule_for_sensitivity', 'bootstrap_slides', 'interval_table', 'paired_differences',
-           'sensitivity_at_specificity', 'prevalence_sweep', 'froc_curve', 'froc_score', 'stitch_mean', 'overlap_grid',
-           'segmentation_metrics', 'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
+           'sensitivity_at_specificity', 'prevalence_sweep', 'froc_curve', 'froc_score', 'segmentation_metrics',
+           'heatmap_features', 'AttentionMIL', 'tile_embeddings', 'train_mil', 'mil_predict']
 
 # %% ../nbs/06_slides.ipynb #cda988ad
 def flagged_counts(tiles:pd.DataFrame, # one row per tile: slide_id and score (abnormal probability)
@@ -177,40 +177,6 @@ def froc_score(curve:pd.DataFrame, rates=FROC_FP_RATES) -> float:
     "Mean sensitivity at the given false positives per slide (the best reached at or below each)."
     at = [curve.sensitivity[curve.fp_per_slide <= r].max() for r in rates]
     return float(np.mean([0.0 if pd.isna(v) else v for v in at]))
-
-# %% ../nbs/06_slides.ipynb #e605fba4
-def stitch_mean(values, # (N,) one value per tile, or (N, h, w) one map per tile (output resolution)
-                xs, ys, # top-left corners of the tiles in output pixels
-                size:int, # tile side in output pixels
-                shape:tuple, # (H, W) of the output
-               ) -> np.ndarray:
-    """Average of the tiles' values at every output pixel (NaN where no tile lies); tiles may
-    overlap and may stick out of the output."""
-    total, count = np.zeros(shape, np.float64), np.zeros(shape, np.int32)
-    values = np.asarray(values, np.float64)
-    for k, (x, y) in enumerate(zip(np.asarray(xs, int), np.asarray(ys, int))):
-        y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + size, shape[0]), min(x + size, shape[1])
-        if y1 <= y0 or x1 <= x0: continue
-        v = values[k] if values.ndim == 1 else values[k][y0 - y:y1 - y, x0 - x:x1 - x]
-        total[y0:y1, x0:x1] += v; count[y0:y1, x0:x1] += 1
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-# %% ../nbs/06_slides.ipynb #ab1460fb
-def overlap_grid(width:int, height:int, # area to cover, px
-                 size:int, # tile side, px
-                 overlap:float, # share of a tile shared with its neighbour: 0, 0.5, 0.75
-                ) -> pd.DataFrame:
-    """Top-left corners (x, y) of tiles of `size` with the given overlap covering the area (stride =
-    size x (1 - overlap)); tiles stay inside it."""
-    if not 0 <= overlap < 1: raise ValueError(f'overlap must be in [0, 1), got {overlap}')
-    stride = max(1, int(round(size * (1 - overlap))))
-    def starts(n):
-        s = list(range(0, max(n - size, 0) + 1, stride))
-        if s[-1] + size < n: s.append(n - size)  # a last tile flush with the edge
-        return s
-    xs, ys = starts(width), starts(height)
-    return pd.DataFrame([(x, y) for y in ys for x in xs], columns=['x', 'y'])
 
 # %% ../nbs/06_slides.ipynb #5309d42b
 def segmentation_metrics(pred:np.ndarray, truth:np.ndarray, # integer class maps of the same shape

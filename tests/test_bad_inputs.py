@@ -9,7 +9,8 @@ from cervix_nb.core import CervixError, get_scale, seed_everything
 from cervix_nb.herlev import HERLEV_CLASSES, RegressionConstraint, herlev_index, read_cell
 from cervix_nb.baselines import make_tile_model
 from cervix_nb.wsi import Slide, read_at, tile_grid, write_slide
-from cervix_nb.clinical import binary_metrics, load_checkpoint, read_points, save_checkpoint
+from cervix_nb.clinical import binary_metrics, load_checkpoint, save_checkpoint
+from cervix_nb.cohort import read_points
 from cervix_nb.screen import ScreenSettings, screen_slide
 from cervix_nb.slides import segmentation_metrics
 from cervix_nb.cli import cohort_slides, screening_model
@@ -152,7 +153,7 @@ def test_nan_or_infinite_values_reaching_the_metrics():
 def test_slide_cut_short_in_screen_and_cohort(tmp_path):
     "A copy of a slide cut short: one line naming the file and the region; nothing written; in a cohort, that slide failed."
     import subprocess, sys
-    from cervix_nb.clinical import SmearScene
+    from cervix_nb.cohort import SmearScene
     from cervix_nb.cli import screen_cohort
     rc = RegressionConstraint((0, 1)); seed_everything(0)
     ck = save_checkpoint(tmp_path/'m.pt', make_tile_model(rc, get_scale('quick')), rc, 'tiny_resnet', 64, 10)

@@ -20,7 +20,8 @@ def cohort(tmp_path_factory):
     from cervix_nb.herlev import RegressionConstraint
     from cervix_nb.baselines import make_tile_model
     from cervix_nb.wsi import write_slide
-    from cervix_nb.clinical import SmearScene, save_checkpoint
+    from cervix_nb.cohort import SmearScene
+    from cervix_nb.clinical import save_checkpoint
     d = tmp_path_factory.mktemp('cohort')
     (d/'slides').mkdir()
     for k in range(3): write_slide(d/'slides'/f'S{k}.svs', SmearScene(SIDE, SIDE, seed=20 + k, abnormal_share=0.3 * k).render, SIDE, SIDE)
@@ -53,7 +54,7 @@ def test_screen_writes_all_outputs(cohort, tmp_path):
 
 def test_screen_with_segmentation(cohort, tmp_path):
     "--segmentation: the top tiles' cells as QuPath detections in the slide, in regions.csv and on the review page."
-    from cervix_nb.segmentation import MTCHI_CLASSES, make_segmenter, save_segmenter
+    from cervix_nb.segmenter import MTCHI_CLASSES, make_segmenter, save_segmenter
     d, ck = cohort
     import torch
     net = make_segmenter('resnet18', decoder_channels=32)

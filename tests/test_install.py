@@ -38,7 +38,7 @@ def test_requirements_are_ranges_and_constraints_pin_them():
 def _fake_dist(site:Path, name:str, version:str, requires=()):
     "An installed distribution's metadata alone: all pip's resolver reads of what is installed."
     d = site/f'{name}-{version}.dist-info'; d.mkdir()
-    meta = [f'Metadata-Version: 2.1', f'Name: {name}', f'Version: {version}']
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     (d/'METADATA').write_text('\n'.join(meta + [f'Requires-Dist: {r}' for r in requires]) + '\n')
     (d/'INSTALLER').write_text('pip\n'); (d/'RECORD').write_text('')
 

@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np, torch
 from cervix_nb.core import get_scale
 from cervix_nb.wsi import Slide, write_slide
-from cervix_nb.clinical import SmearScene, select_tiles, read_tiles, tile_cells, train_tile_classifier, binary_metrics
+from cervix_nb.cohort import SmearScene
+from cervix_nb.clinical import (select_tiles, read_tiles, tile_cells, train_tile_classifier,
+                                binary_metrics)
 from cervix_nb.screen import ScreenSettings, prepare_scorer, screen_tiles
 slide, out = Path(sys.argv[1]), Path(sys.argv[2])
 scene = SmearScene(2048, 2048, seed=5, abnormal_share=0.4)
@@ -109,7 +111,7 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
 def test_slide_ids_never_leave_the_output_folder(tmp_path):
     "An id from a slides table, a slide's file name or a screening call that would name a folder outside `out` is refused before anything is written."
     from cervix_nb.core import CervixError
-    from cervix_nb.clinical import safe_slide_id
+    from cervix_nb.core import safe_slide_id
     for bad in ['../../x', '..', '.', 'a/b', 'a\\b', '', ' x', '.hidden', 'x\0y']:
         with pytest.raises(CervixError, match='a slide id must be a plain name'): safe_slide_id(bad)
     assert safe_slide_id('S-01_a.b') == 'S-01_a.b'

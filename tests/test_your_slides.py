@@ -9,7 +9,7 @@ BIN = Path(sys.executable).parent
 
 
 def test_sections_05_06_on_a_users_slides_table(tmp_path):
-    from cervix_nb.clinical import write_cohort
+    from cervix_nb.cohort import write_cohort
     gen = tmp_path/'generated'
     write_cohort(gen, 3, 2048, seed=7, abnormal_cells=(8, 12))
     mine = tmp_path/'my slides'; (mine/'scans').mkdir(parents=True)
