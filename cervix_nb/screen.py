@@ -375,7 +375,8 @@ def heatmap_figure(thumb:np.ndarray, ds:float, # slide thumbnail and its downsam
 
 # %% ../nbs/05b_screen.ipynb #8accf2fc
 REVIEW_STYLE = """body{font-family:sans-serif;margin:1em;background:#fafafa}
-.top{display:flex;gap:1.5em} .grid{display:flex;flex-wrap:wrap;gap:10px}
+.top{display:flex;gap:1.5em;align-items:flex-start}
+.heatmap{max-width:45%;height:auto;flex:none} .grid{display:flex;flex-wrap:wrap;gap:10px}
 figure{margin:0;background:#fff;padding:4px;border:1px solid #ccc} figcaption{font-size:12px}
 .box{fill:none;stroke:#ff00ff;stroke-width:2} .region{fill:none;stroke-width:1}
 .abnormal{color:#c0392b} .normal{color:#27ae60}
@@ -430,8 +431,8 @@ def review_html(slide_id:str, decision:dict, heatmap_png:bytes, top:pd.DataFrame
             f'{d["grid_tiles"]}; {d["flagged_tiles"]} flagged. The top {len(top)} tiles, highest '
             'score first, with their candidate boxes (magenta) from Integrated Gradients.'
             f'{seg}</p>\n'
-            f'<div class="top"><img src="data:image/png;base64,{heat}" alt="heatmap" '
-            'style="max-width:45%">'
+            f'<div class="top"><img class="heatmap" src="data:image/png;base64,{heat}" '
+            'alt="heatmap">'
             f'<div class="grid">{cards or "<p>No tile to review.</p>"}</div></div></body></html>\n')
 
 # %% ../nbs/05b_screen.ipynb #c0cd2811
