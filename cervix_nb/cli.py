@@ -503,10 +503,14 @@ def cervix_reproduce(scale:str=None, # 'quick', 'study' or 'paper'; default $CER
                      out:str=None, # run folder; default data/runs/<date-time>-<scale>
                      nbs:str=None, # notebook folder; default the project's nbs/
                      readme:str=None, # a README whose results table a complete run rewrites
+                     # a run folder to finish: its sections that finished (same notebook, code,
+                     # scale and data) are kept, the rest run
+                     resume:str=None,
                      only:str=None, # older name of --sections
                      run_dir:str=None): # older name of --out
     "Run every section notebook at one scale (training included) and write one results summary."
     names = sections or only
     names = [s.strip() for s in names.replace(' ', ',').split(',') if s.strip()] if names else None
-    try: reproduce(scale, out or run_dir, names, nbs, readme)
+    if resume and (out or run_dir): sys.exit('cervix-reproduce: give --resume RUN or --out RUN, not both')
+    try: reproduce(scale, resume or out or run_dir, names, nbs, readme, resume=bool(resume))
     except (RuntimeError, ValueError, OSError) as e: sys.exit(f"cervix-reproduce: {e}")

@@ -14,11 +14,12 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'README_MARKERS', 'TIMING_METRIC', 'PROGRESS_LINE',
-           'CervixError', 'check_file', 'Scale', 'get_scale', 'scale_table', 'get_device', 'seed_everything',
-           'project_root', 'data_dir', 'out_dir', 'safe_slide_id', 'atomic_path', 'atomic_write', 'atomic_folder',
-           'save_figure', 'results_table', 'save_results', 'section_notebooks', 'skip_flags', 'run_notebook',
-           'versions', 'environment', 'collect_results', 'summary_markdown', 'section_markdown', 'readme_results',
-           'shown_stderr', 'run_section', 'git_state', 'write_readme', 'reproduce']
+           'SECTION_RECORD', 'CervixError', 'check_file', 'Scale', 'get_scale', 'scale_table', 'get_device',
+           'seed_everything', 'project_root', 'data_dir', 'out_dir', 'safe_slide_id', 'atomic_path', 'atomic_write',
+           'atomic_folder', 'save_figure', 'results_table', 'save_results', 'section_notebooks', 'skip_flags',
+           'run_notebook', 'versions', 'environment', 'collect_results', 'summary_markdown', 'section_markdown',
+           'readme_results', 'shown_stderr', 'run_section', 'git_state', 'write_readme', 'section_key',
+           'finished_section', 'reproduce']
 
 # %% ../nbs/00_core.ipynb #24a3740a
 class CervixError(ValueError):
@@ -530,6 +531,41 @@ def write_readme(readme, results:pd.DataFrame, scale:Scale,
     print(f"cervix_nb: results tables written into {readme}")
     return True
 
+# %% ../nbs/00_core.ipynb #c0e5a005
+def _run_scale(scale, run_dir, resume:bool) -> Scale:
+    "The run's scale: the one asked for; resuming, the run folder's (and a clear error if they differ)."
+    if not resume: return get_scale(scale)
+    if run_dir is None: raise ValueError('resume: give the run folder to resume')
+    try: had = json.loads((Path(run_dir)/'scale.json').read_text())['name']
+    except (OSError, ValueError, KeyError):
+        raise CervixError(run_dir, 'not a run folder to resume (no scale.json in it)') from None
+    if scale is not None and get_scale(scale).name != had:
+        raise CervixError(run_dir, f'a {had} run; resume it at {had} scale, or start a new run')
+    return get_scale(had)
+
+# %% ../nbs/00_core.ipynb #c0e5a002
+SECTION_RECORD = 'section.json'  # written in a section's run folder when it finished
+
+def section_key(nb:Path, scale:Scale) -> dict:
+    """What a finished section's results depend on: its notebook, the library's code, the scale, and
+    the data it read."""
+    import hashlib, cervix_nb
+    h = hashlib.sha256(Path(nb).read_bytes())
+    for p in sorted(Path(cervix_nb.__file__).parent.glob('*.py')): h.update(p.read_bytes())
+    return dict(scale=scale.name, code=h.hexdigest()[:16], data=str(data_dir().resolve()),
+                slides=os.environ.get('CERVIX_SLIDES', ''))
+
+# %% ../nbs/00_core.ipynb #c0e5a003
+def finished_section(sec_dir:Path, key:dict) -> tuple:
+    """(its record, '') when the section in `sec_dir` finished with the same `key`; else (None, why
+    it must run)."""
+    try: rec = json.loads((Path(sec_dir)/SECTION_RECORD).read_text())
+    except (OSError, ValueError): return None, 'not finished'
+    changed = [k for k in key if rec.get('key', {}).get(k) != key[k]]
+    if rec.get('status') != 'ok' or changed:
+        return None, f"its {', '.join(changed)} changed since" if changed else 'it failed'
+    return rec, ''
+
 # %% ../nbs/00_core.ipynb #dbec6e88
 def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_SCALE, else quick
               run_dir=None, # run folder; default data/runs/<date-time>-<scale>
@@ -537,9 +573,10 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
               nbs=None, # notebook folder; default the project's nbs/
               readme=None, # a README whose results table a complete, successful run rewrites
               echo:bool=True, # show each section's cells and output as they run
+              resume:bool=False, # keep the sections of `run_dir` that finished (same key), run the rest
              ) -> Path:
     "Run every section notebook at `scale` into one run folder, write the summary; the folder."
-    scale, notebooks = get_scale(scale), section_notebooks(nbs)
+    scale, notebooks = _run_scale(scale, run_dir, resume), section_notebooks(nbs)
     unknown = set(only or ()) - {p.stem for p in notebooks}
     if unknown:
         have = [p.stem for p in notebooks]
@@ -551,9 +588,19 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
     skip, runs, git = skip_flags(scale), [], git_state()
     print(f"cervix_nb: {len(notebooks)} section(s) at {scale.name} scale into {run_dir} "
           f"(skipping cells flagged {skip or 'nothing'})", flush=True)
+    atomic_write(run_dir/'scale.json', json.dumps(asdict(scale)))  # what a resumed run continues
     for i, nb in enumerate(notebooks, 1):
-        runs.append(run_section(nb, run_dir/nb.stem, scale, skip, echo, f'[{i}/{len(notebooks)}]'))
-        if echo: print(f"[{i}/{len(notebooks)}] {nb.name} {runs[-1]['status']} in "
+        label, key = f'[{i}/{len(notebooks)}]', section_key(nb, scale)
+        done, why = finished_section(run_dir/nb.stem, key) if resume else (None, '')
+        if done:
+            runs.append({**done, 'reused': True})
+            if echo: print(f"{label} {nb.name} finished earlier ({done['seconds']:.0f} s): kept")
+            continue
+        if resume and echo: print(f"{label} {nb.name}: runs ({why})", flush=True)
+        runs.append(run_section(nb, run_dir/nb.stem, scale, skip, echo, label))
+        if runs[-1]['status'] == 'ok':
+            atomic_write(run_dir/nb.stem/SECTION_RECORD, json.dumps({**runs[-1], 'key': key}))
+        if echo: print(f"{label} {nb.name} {runs[-1]['status']} in "
                        f"{runs[-1]['seconds']:.0f} s", flush=True)
     results = collect_results(run_dir)
     with atomic_path(run_dir/'summary.csv') as tmp: results.to_csv(tmp, index=False)

@@ -73,3 +73,38 @@ def test_unchanged_detects_a_change(tmp_path):
     bad = subprocess.run([sys.executable, ROOT/'.ci'/'unchanged.py', str(tmp_path), '--', 'sh', '-c', f'echo b > {tmp_path}/f.txt'],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and 'f.txt' in bad.stderr
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path):
+    """A run killed in the middle of its second section (SIGKILL to the command and its notebook:
+    a runtime that disconnects) resumes with --resume: the finished section is kept, not run again,
+    and the results equal an uninterrupted run's."""
+    nbs, ran = tmp_path/'nbs', tmp_path/'ran.txt'
+    nbs.mkdir()
+    _nb(nbs/'01_a.ipynb', 'from cervix_nb.core import *',
+        f"open({str(ran)!r}, 'a').write('01_a\\n')",
+        "save_results(results_table([dict(metric='accuracy (%)', paper=72.6, ours=50.0)], '01_a', get_scale()), '01_a')")
+    _nb(nbs/'02_b.ipynb', 'from cervix_nb.core import *\nimport os, time',
+        f"open({str(ran)!r}, 'a').write('02_b\\n')",
+        "while os.environ.get('HOLD_02_B'): time.sleep(0.2)  # the first run waits here until killed",
+        "save_results(results_table([dict(metric='kappa', paper=0.8, ours=0.7)], '02_b', get_scale()), '02_b')")
+    p = subprocess.Popen([str(BIN/'cervix-reproduce'), '--nbs', str(nbs), '--out', str(tmp_path/'run')],
+                         cwd=tmp_path, env={**os.environ, 'HOLD_02_B': '1'}, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0, in_02_b = time.time(), lambda: ran.exists() and '02_b' in ran.read_text()
+    while not in_02_b():
+        assert time.time() - t0 < 120 and p.poll() is None, 'the run did not reach 02_b'
+        time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert not (tmp_path/'run'/'summary.csv').exists()          # the run did not finish
+    r = _run('--resume', str(tmp_path/'run'), '--nbs', str(nbs), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '01_a.ipynb finished earlier' in r.stdout and '02_b.ipynb: runs (not finished)' in r.stdout, r.stdout
+    assert ran.read_text().split() == ['01_a', '02_b', '02_b']   # 01_a ran once: fewer runs than twice over
+    whole = _run('--nbs', str(nbs), '--out', str(tmp_path/'whole'), cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    cols = ['section', 'metric', 'paper', 'ours', 'data', 'scale']
+    resumed, straight = (pd.read_csv(tmp_path/d/'summary.csv')[cols] for d in ('run', 'whole'))
+    pd.testing.assert_frame_equal(resumed, straight)
+    both = _run('--resume', str(tmp_path/'run'), '--out', str(tmp_path/'x'), cwd=tmp_path)
+    assert both.returncode != 0 and 'not both' in both.stderr
