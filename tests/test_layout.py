@@ -55,3 +55,13 @@ def test_the_screening_product_does_not_import_the_cohort():
 def test_no_module_past_a_readable_size():
     sizes = {p.name: len(p.read_text().splitlines()) for p in LIB.glob('*.py') if p.name != '_modidx.py'}
     assert max(sizes.values()) <= MAX_LINES, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_every_page_links_its_notebook_on_colab():
+    "Each notebook (each docs page) opens in Colab from the repository settings.ini names."
+    import configparser, json
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini'); d = cfg['DEFAULT']
+    base = d['git_url'].replace('https://github.com/', 'https://colab.research.google.com/github/')
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        text = ''.join(''.join(c['source']) for c in json.load(open(nb))['cells'] if c['cell_type'] == 'markdown')
+        assert f"({base}/blob/{d['branch']}/nbs/{nb.name})" in text, nb.name
