@@ -429,10 +429,11 @@ def readme_results(text:str, # the README's text, holding both markers
 # %% ../nbs/00_core.ipynb #238ce43c
 PROGRESS_LINE = re.compile(r'^  (\S+): cell (\d+)/(\d+), (\d+:\d\d) \| ?(.*)$')
 _BAR = re.compile(r'\d+%\||it/s\]|s/it\]')
+_ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')  # a bar's cursor moves (a nested bar clearing itself)
 
 def shown_stderr(text:str) -> list:
     "The lines of a section's stderr a user must see: everything but progress bars' redraws."
-    parts = (p.rstrip() for l in text.split('\n') for p in l.split('\r'))
+    parts = (_ANSI.sub('', p).rstrip() for l in text.split('\n') for p in l.split('\r'))
     return [p for p in parts if p.strip() and not _BAR.search(p)]
 
 # %% ../nbs/00_core.ipynb #f5822be2
