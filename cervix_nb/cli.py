@@ -511,6 +511,7 @@ def cervix_reproduce(scale:str=None, # 'quick', 'study' or 'paper'; default $CER
     "Run every section notebook at one scale (training included) and write one results summary."
     names = sections or only
     names = [s.strip() for s in names.replace(' ', ',').split(',') if s.strip()] if names else None
-    if resume and (out or run_dir): sys.exit('cervix-reproduce: give --resume RUN or --out RUN, not both')
+    if resume and (out or run_dir):
+        sys.exit('cervix-reproduce: give --resume RUN or --out RUN, not both')
     try: reproduce(scale, resume or out or run_dir, names, nbs, readme, resume=bool(resume))
     except (RuntimeError, ValueError, OSError) as e: sys.exit(f"cervix-reproduce: {e}")

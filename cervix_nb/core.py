@@ -534,7 +534,7 @@ def write_readme(readme, results:pd.DataFrame, scale:Scale,
 
 # %% ../nbs/00_core.ipynb #c0e5a005
 def _run_scale(scale, run_dir, resume:bool) -> Scale:
-    "The run's scale: the one asked for; resuming, the run folder's (and a clear error if they differ)."
+    "The run's scale: the one asked for; resuming, the run folder's (a clear error if they differ)."
     if not resume: return get_scale(scale)
     if run_dir is None: raise ValueError('resume: give the run folder to resume')
     try: had = json.loads((Path(run_dir)/'scale.json').read_text())['name']
@@ -567,6 +567,23 @@ def finished_section(sec_dir:Path, key:dict) -> tuple:
         return None, f"its {', '.join(changed)} changed since" if changed else 'it failed'
     return rec, ''
 
+# %% ../nbs/00_core.ipynb #c0e5a006
+def _run_or_keep(nb:Path, run_dir:Path, scale:Scale, skip:list, echo:bool, label:str,
+                 resume:bool) -> dict:
+    """One section of a run: kept when resuming and it finished with the same key, else run (its
+    record written when it succeeds)."""
+    key = section_key(nb, scale)
+    done, why = finished_section(run_dir/nb.stem, key) if resume else (None, '')
+    if done:
+        if echo: print(f"{label} {nb.name} finished earlier ({done['seconds']:.0f} s): kept")
+        return {**done, 'reused': True}
+    if resume and echo: print(f"{label} {nb.name}: runs ({why})", flush=True)
+    r = run_section(nb, run_dir/nb.stem, scale, skip, echo, label)
+    if r['status'] == 'ok':
+        atomic_write(run_dir/nb.stem/SECTION_RECORD, json.dumps({**r, 'key': key}))
+    if echo: print(f"{label} {nb.name} {r['status']} in {r['seconds']:.0f} s", flush=True)
+    return r
+
 # %% ../nbs/00_core.ipynb #dbec6e88
 def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_SCALE, else quick
               run_dir=None, # run folder; default data/runs/<date-time>-<scale>
@@ -574,7 +591,7 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
               nbs=None, # notebook folder; default the project's nbs/
               readme=None, # a README whose results table a complete, successful run rewrites
               echo:bool=True, # show each section's cells and output as they run
-              resume:bool=False, # keep the sections of `run_dir` that finished (same key), run the rest
+              resume:bool=False, # keep the sections of `run_dir` that finished (same key)
              ) -> Path:
     "Run every section notebook at `scale` into one run folder, write the summary; the folder."
     scale, notebooks = _run_scale(scale, run_dir, resume), section_notebooks(nbs)
@@ -591,18 +608,7 @@ def reproduce(scale:str|Scale|None=None, # 'quick' or 'paper'; default $CERVIX_S
           f"(skipping cells flagged {skip or 'nothing'})", flush=True)
     atomic_write(run_dir/'scale.json', json.dumps(asdict(scale)))  # what a resumed run continues
     for i, nb in enumerate(notebooks, 1):
-        label, key = f'[{i}/{len(notebooks)}]', section_key(nb, scale)
-        done, why = finished_section(run_dir/nb.stem, key) if resume else (None, '')
-        if done:
-            runs.append({**done, 'reused': True})
-            if echo: print(f"{label} {nb.name} finished earlier ({done['seconds']:.0f} s): kept")
-            continue
-        if resume and echo: print(f"{label} {nb.name}: runs ({why})", flush=True)
-        runs.append(run_section(nb, run_dir/nb.stem, scale, skip, echo, label))
-        if runs[-1]['status'] == 'ok':
-            atomic_write(run_dir/nb.stem/SECTION_RECORD, json.dumps({**runs[-1], 'key': key}))
-        if echo: print(f"{label} {nb.name} {runs[-1]['status']} in "
-                       f"{runs[-1]['seconds']:.0f} s", flush=True)
+        runs.append(_run_or_keep(nb, run_dir, scale, skip, echo, f'[{i}/{len(notebooks)}]', resume))
     results = collect_results(run_dir)
     with atomic_path(run_dir/'summary.csv') as tmp: results.to_csv(tmp, index=False)
     atomic_write(run_dir/'summary.md', summary_markdown(results, runs))
