@@ -15,9 +15,9 @@ from .core import CervixError, atomic_write, check_file, get_device, reproduce
 
 # %% auto #0
 __all__ = ['NO_MODEL', 'COHORT_COLUMNS', 'TRAIN_OUTPUTS', 'model_file', 'screening_model', 'provenance', 'one_line',
-           'quiet_readers', 'screen_one', 'segmentation_model', 'summary_line', 'cervix_screen', 'cohort_slides',
-           'worker_death_message', 'screen_cohort', 'cervix_cohort', 'train_from_slides', 'cervix_train',
-           'cervix_reproduce']
+           'quiet_readers', 'screen_one', 'segmentation_model', 'quality_note', 'summary_line', 'cervix_screen',
+           'cohort_slides', 'worker_death_message', 'screen_cohort', 'cervix_cohort', 'train_from_slides',
+           'cervix_train', 'cervix_reproduce']
 
 # %% ../nbs/07_cli.ipynb #dc4c3bce
 NO_MODEL = ("no model given: pass --model PATH to a tile-classifier checkpoint. To train one, run "
@@ -72,14 +72,14 @@ def screen_one(slide, # the slide file
                slide_id:str|None=None, scorer=None, config:dict|None=None,
                segmenter:tuple|None=None, # `load_segmenter(path)`: the top tiles' cell regions
               ) -> dict:
-    """Screen one slide into `out/<slide id>/` (`screen_slide` opens it once, the checkpoint's stain
-    normalization applies); returns the report."""
+    """Screen one slide into `out/<slide id>/` (`screen_slide` opens it once; the checkpoint's stain
+    normalization and training-tile statistics apply); returns the report."""
     from cervix_nb.core import safe_slide_id
-    from cervix_nb.screen import checkpoint_scorer, screen_slide
+    from cervix_nb.screen import checkpoint_reference, checkpoint_scorer, screen_slide
     sid = safe_slide_id(slide_id or Path(slide).stem)
     scorer = scorer or checkpoint_scorer(loaded, settings)
     return screen_slide(slide, loaded[0], loaded[1], Path(out)/sid, settings, sid, scorer, config,
-                        segmenter)
+                        segmenter, checkpoint_reference(loaded[2]))
 
 def segmentation_model(path) -> tuple|None:
     "(model, metadata) of a segmenter checkpoint (06b_segmentation), or None when none is given."
@@ -88,6 +88,11 @@ def segmentation_model(path) -> tuple|None:
     return load_segmenter(path)
 
 # %% ../nbs/07_cli.ipynb #c7e84ceb
+def quality_note(rep:dict) -> str:
+    "The summary's words on the checks before the decision: the warnings, if any."
+    w = rep.get('quality', {}).get('warnings')
+    return f"; QUALITY WARNINGS: {', '.join(w)} (see report.json)" if w else ''
+
 def summary_line(rep:dict) -> str:
     "One line a user reads after a slide."
     seg = rep.get('segmented_regions')
@@ -97,7 +102,7 @@ def summary_line(rep:dict) -> str:
             f"{rep['selected_tiles']} selected tiles score >= {rep['tile_threshold']:g} "
             f"({rep['n_tiles']} make a slide abnormal); "
             f"{len(rep['top_tiles'])} tiles to review, {rep['candidate_boxes']} candidate boxes"
-            f"{seg}; {rep['seconds']['total']:.1f} s")
+            f"{seg}{quality_note(rep)}; {rep['seconds']['total']:.1f} s")
 
 # %% ../nbs/07_cli.ipynb #bbd392a6
 @call_parse
@@ -122,7 +127,11 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
                   backend:str='auto', # 'auto' (tiffslide, else OpenSlide), 'tiffslide', 'openslide'
                   slide_id:str=None, # name of the slide's output folder (default: the file name)
                   # segmenter checkpoint (06b_segmentation's segmenter.pt): cells of the top tiles
-                  segmentation:str=None):
+                  segmentation:str=None,
+                  # the adequacy check's Bethesda minimum: 'conventional' (8,000 cells) or 'liquid'
+                  preparation:str='conventional',
+                  # any quality warning makes the decision 'unsatisfactory'
+                  strict:store_true=False):
     """Screen one slide; writes tiles.csv, heatmap.png, review.html, annotations.geojson,
     report.json (and regions.csv with --segmentation)."""
     quiet_readers()
@@ -134,7 +143,7 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
         settings = screen_settings(loaded[2], tile_threshold=threshold, n_tiles=n_tiles, top=top,
                                    ig_steps=ig_steps, batch_size=batch_size, workers=workers,
                                    device=device, compile=compile or None, scan_power=magnification,
-                                   backend=backend)
+                                   backend=backend, preparation=preparation, strict=strict or None)
         config, seg = provenance(model, loaded[2], segmentation), segmentation_model(segmentation)
         rep = screen_one(slide, loaded, out, settings, slide_id, None, config, seg)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-screen', e)
@@ -142,7 +151,7 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
 
 # %% ../nbs/07_cli.ipynb #6c66adf8
 COHORT_COLUMNS = ('slide_id', 'path', 'status', 'decision', 'grid_tiles', 'selected_tiles',
-                  'flagged_tiles', 'seconds', 'error')
+                  'flagged_tiles', 'warnings', 'seconds', 'error')
 
 def _slides_table(src:Path) -> pd.DataFrame:
     """slide_id, absolute path and magnification (NaN: the file's own) of a slides table (CSV:
@@ -228,7 +237,9 @@ def _summary_row(rep:dict, path:str, seconds:float) -> dict:
     "A screened slide's row of cohort.csv, from its report."
     return dict(slide_id=rep['slide_id'], path=path, status='done', decision=rep['decision'],
                 grid_tiles=rep['grid_tiles'], selected_tiles=rep['selected_tiles'],
-                flagged_tiles=rep['flagged_tiles'], seconds=seconds, error='')
+                flagged_tiles=rep['flagged_tiles'],
+                warnings=';'.join(rep.get('quality', {}).get('warnings', [])), seconds=seconds,
+                error='')
 
 # %% ../nbs/07_cli.ipynb #ebf8ecb1
 def _screen_task(path:str, slide_id:str, model:str, out:str, given:dict,
@@ -356,7 +367,10 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
                   workers:int=0, # readers per slide inside each Dask worker
                   compile:store_true=False, magnification:float=None,
                   backend:str='auto', # slide reader: 'auto', 'tiffslide' or 'openslide'
-                  segmentation:str=None): # segmenter checkpoint: the top tiles' cell regions
+                  segmentation:str=None, # segmenter checkpoint: the top tiles' cell regions
+                  preparation:str='conventional', # adequacy: 'conventional' or 'liquid' (Bethesda)
+                  # any quality warning makes the decision 'unsatisfactory'
+                  strict:store_true=False):
     """Screen a cohort on Dask: one task per slide, resuming a stopped run, failures recorded;
     writes cohort.csv."""
     quiet_readers()
@@ -369,7 +383,8 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
     n = n_workers or (torch.cuda.device_count() or 2)
     given = dict(tile_threshold=threshold, n_tiles=n_tiles, top=top, ig_steps=ig_steps,
                  batch_size=batch_size, workers=workers, compile=compile or None,
-                 scan_power=magnification, backend=backend)
+                 scan_power=magnification, backend=backend, preparation=preparation,
+                 strict=strict or None)
     given = {k: v for k, v in given.items() if v is not None}
     try: df = screen_cohort(slides, model, out, scheduler, n, given, segmentation=segmentation)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-cohort', e)
@@ -438,6 +453,7 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
     from cervix_nb.clinical import (SLIDE_STAIN, STAIN_SIGMA, save_checkpoint, tile_size_10x,
                                     train_tile_classifier)
     from cervix_nb.cohort import read_slides_table
+    from cervix_nb.quality import quality_reference, tiles_features
     from cervix_nb.screen import MAP_SIGMA
     t0, scale = time.time(), get_scale(scale)
     src = _table_file(slides)
@@ -449,6 +465,7 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
     if tiles.label.nunique() < 2:
         raise CervixError(src, "the training slides give tiles of one class only: the abnormal "
                                "slides' points must fall on selected tiles")
+    quality = quality_reference(tiles_features(x), tiles.slide_id, tiles.label)  # as read, for 04c
     x, normalize, ref = _stain_step(x, stain, seed)
     aug = dict(stain_sigma=STAIN_SIGMA, slide_stain=SLIDE_STAIN)  # §5.1's stain augmentation
     model, pipe, losses = train_tile_classifier(x, tiles.label.to_numpy(), scale, seed=seed,
@@ -459,7 +476,8 @@ def train_from_slides(slides, # a slides table (CSV), or the folder holding slid
                                       progress)
     extra = dict(section='cervix-train', scale=scale.name, seed=seed, slides=str(src), data='real',
                  **aug, map_sigma=MAP_SIGMA, train_slides=len(train), train_tiles=len(tiles),
-                 abnormal_tiles=int(tiles.label.sum()), **({'count_rule': rule} if rule else {}))
+                 abnormal_tiles=int(tiles.label.sum()), **({'count_rule': rule} if rule else {}),
+                 quality=quality)
     record = dict(extra, tile=tile, magnification=10.0, stain=stain, validation_slides=len(val),
                   count_rule_source='validation slides' if rule else
                   "none (no val slides of both labels): screening uses the paper's 0.1, 30",

@@ -26,13 +26,16 @@ from .core import safe_slide_id
 from .localization import secondary_boxes
 from .localization import explain_tiles, locate
 from .segmenter import segment_tiles  # 05a_segmenter: a segmenter's cell regions
+from .quality import (BETHESDA_MIN_CELLS, QUALITY_CHECKS, quality_record,
+                               strict_decision, tiles_features)  # 04c_quality
 
 # %% auto #0
 __all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVIEW_STYLE', 'SLIDE_OUTPUTS', 'REGIONS_OUTPUT',
            'ScreenSettings', 'screen_settings', 'screening_checkpoint', 'Scorer', 'prepare_scorer',
            'checkpoint_normalizer', 'checkpoint_scorer', 'normalize_batch', 'score_stream', 'score_tiles',
-           'screen_tiles', 'slide_decision', 'top_tiles', 'explain_top_tiles', 'qupath_geojson', 'check_geojson',
-           'heatmap_grid', 'heatmap_figure', 'review_card', 'review_html', 'slide_report', 'screen_slide']
+           'screen_tiles', 'slide_decision', 'checkpoint_reference', 'quality_sample', 'slide_quality', 'top_tiles',
+           'explain_top_tiles', 'qupath_geojson', 'check_geojson', 'heatmap_grid', 'heatmap_figure', 'review_card',
+           'quality_html', 'review_html', 'slide_report', 'screen_slide']
 
 # %% ../nbs/05b_screen.ipynb #6b160f6e
 PAPER_COUNT_RULE = dict(tile_threshold=0.1, n_tiles=30)  # §5.3's best configuration (Fig. 29)
@@ -62,6 +65,10 @@ class ScreenSettings:
     backend:str='auto' # slide reader: 'auto' (tiffslide, else OpenSlide), 'tiffslide', 'openslide'
     device:str|None=None # 'cpu', 'cuda', 'cuda:1'; None: CUDA when present
     stain:str|None=None # the checkpoint's stain normalization of every tile ('reinhard'...; None)
+    preparation:str='conventional' # the adequacy check's Bethesda minimum: 'conventional', 'liquid'
+    strict:bool=False # any quality warning makes the decision 'unsatisfactory'
+    quality_tiles:int=48 # selected tiles sampled (evenly) for the checks before the decision
+    min_cells:int|None=None # the adequacy check's minimum, given (None: `adequacy_minimum`)
 
     def __post_init__(self):
         checks = [(self.tile > 0, 'tile must be positive'), (self.mag > 0, 'mag must be positive'),
@@ -76,7 +83,10 @@ class ScreenSettings:
                    "readers must be 'auto', 'process' or 'thread'"),
                   (self.backend in BACKENDS, "backend must be 'auto', 'tiffslide' or 'openslide'"),
                   (self.stain in (None, *STAIN_NORMALIZERS),
-                   'stain must be None, macenko or reinhard')]
+                   'stain must be None, macenko or reinhard'),
+                  (self.preparation in BETHESDA_MIN_CELLS,
+                   "preparation must be 'conventional' or 'liquid'"),
+                  (self.quality_tiles >= 1, 'quality_tiles must be >= 1')]
         for ok, why in checks:
             if not ok: raise CervixError('screening settings', f'{why} ({self!r})')
 
@@ -244,6 +254,34 @@ def slide_decision(tiles:pd.DataFrame, # one slide's tiles: selected and score (
                 selected_tiles=len(sel), flagged_tiles=flagged,
                 tile_threshold=float(tile_threshold), n_tiles=int(n_tiles), reason=reason)
 
+# %% ../nbs/05b_screen.ipynb #5bq00002
+def checkpoint_reference(meta:dict) -> dict|None:
+    "The training tiles' statistics a checkpoint carries for the quality checks (None: none)."
+    return meta.get('extra', {}).get('quality') or None
+
+def quality_sample(tiles:pd.DataFrame, # one slide's screened tiles (selected...)
+                   k:int) -> pd.DataFrame:
+    "Up to `k` selected tiles spread evenly over the selection, in grid order."
+    sel = tiles[tiles.selected]
+    if len(sel) <= k: return sel
+    return sel.iloc[np.unique(np.linspace(0, len(sel) - 1, k).round().astype(int))]
+
+
+# %% ../nbs/05b_screen.ipynb #5bq00004
+def slide_quality(slide:Slide, tiles:pd.DataFrame, # one slide's screened tiles
+                  decision:dict, # `slide_decision`'s: selected and flagged tiles
+                  settings:ScreenSettings,
+                  reference:dict|None, # the checkpoint's (`checkpoint_reference`)
+                 ) -> dict:
+    "The quality record of a screened slide: the four checks on a sample of its selected tiles."
+    st, rows = settings, quality_sample(tiles, settings.quality_tiles)
+    imgs = [read_at(slide, int(r.x), int(r.y), st.tile, st.mag) for r in rows.itertuples()]
+    feats = tiles_features(np.stack(imgs) if imgs else np.zeros((0, st.tile, st.tile, 3), np.uint8),
+                           um_per_px=10 / st.mag)
+    return quality_record(feats, decision['selected_tiles'], decision['flagged_tiles'], reference,
+                          st.preparation, st.min_cells)
+
+
 # %% ../nbs/05b_screen.ipynb #d6972f3c
 BOX_COLUMNS = ['rank', 'x0', 'y0', 'x1', 'y1', 'density', 'tx0', 'ty0', 'tx1', 'ty1']
 
@@ -380,7 +418,11 @@ REVIEW_STYLE = """body{font-family:sans-serif;margin:1em;background:#fafafa}
 figure{margin:0;background:#fff;padding:4px;border:1px solid #ccc} figcaption{font-size:12px}
 .box{fill:none;stroke:#ff00ff;stroke-width:2} .region{fill:none;stroke-width:1}
 .abnormal{color:#c0392b} .normal{color:#27ae60}
-.inadequate{color:#7f8c8d}"""
+.inadequate{color:#7f8c8d} .unsatisfactory{color:#d35400}
+.quality{border-collapse:collapse;margin:.5em 0 1em;font-size:13px}
+.quality td,.quality th{border:1px solid #ccc;padding:2px 6px;text-align:left}
+.warn{color:#c0392b;font-weight:bold} .pass{color:#27ae60} .skipped{color:#7f8c8d}
+.warning{background:#fdecea;border:1px solid #c0392b;padding:6px 10px}"""
 
 def _png_b64(img:np.ndarray) -> str:
     buf = io.BytesIO(); Image.fromarray(img).save(buf, 'PNG')
@@ -415,8 +457,22 @@ def review_card(r, img:np.ndarray, boxes:pd.DataFrame,
     return f'<figure id="tile-{r.rank}">{svg}<figcaption>{cap}</figcaption></figure>'
 
 # %% ../nbs/05b_screen.ipynb #d271633c
+def quality_html(quality:dict|None) -> str:
+    "The review page's checks before the decision: a warning line, then one row per check."
+    if not quality: return ''
+    esc, w = html.escape, quality['warnings']
+    fmt = lambda v: '' if v is None else f'{v:,.3g}' if abs(v) < 1000 else f'{v:,.0f}'
+    rows = ''.join(f'<tr><td>{esc(c["check"])}</td><td class="{c["status"]}">{c["status"]}</td>'
+                   f'<td>{fmt(c["value"])}</td><td>{fmt(c["threshold"])}</td>'
+                   f'<td>{esc(c["reason"])}</td></tr>' for c in quality['checks'].values())
+    head = (f'<p class="warning">Quality warnings: {esc(", ".join(w))}. The decision may not be '
+            'trustworthy on this slide; see the reasons below.</p>' if w else '')
+    return (f'{head}<table class="quality"><tr><th>check</th><th>status</th><th>value</th>'
+            f'<th>threshold</th><th>reason</th></tr>{rows}</table>\n')
+
 def review_html(slide_id:str, decision:dict, heatmap_png:bytes, top:pd.DataFrame, imgs:np.ndarray,
-                boxes:pd.DataFrame, regions:pd.DataFrame|None=None) -> str:
+                boxes:pd.DataFrame, regions:pd.DataFrame|None=None,
+                quality:dict|None=None) -> str: # quality: `slide_quality`'s record, shown first
     """The review gallery: one self-contained page, the heatmap beside the top tiles with their
     boxes (and segmented regions)."""
     esc, d = html.escape, decision
@@ -430,7 +486,7 @@ def review_html(slide_id:str, decision:dict, heatmap_png:bytes, top:pd.DataFrame
             f'</span></h1>\n<p>{esc(d["reason"])}. {d["selected_tiles"]} tiles selected of '
             f'{d["grid_tiles"]}; {d["flagged_tiles"]} flagged. The top {len(top)} tiles, highest '
             'score first, with their candidate boxes (magenta) from Integrated Gradients.'
-            f'{seg}</p>\n'
+            f'{seg}</p>\n{quality_html(quality)}'
             f'<div class="top"><img class="heatmap" src="data:image/png;base64,{heat}" '
             'alt="heatmap">'
             f'<div class="grid">{cards or "<p>No tile to review.</p>"}</div></div></body></html>\n')
@@ -441,9 +497,9 @@ REGIONS_OUTPUT = 'regions.csv'  # with a segmenter: its regions in the top tiles
 
 def slide_report(slide:Slide, sid:str, decision:dict, top:pd.DataFrame, boxes:pd.DataFrame,
                  settings:ScreenSettings, config:dict, seconds:dict,
-                 regions:pd.DataFrame|None=None) -> dict:
+                 regions:pd.DataFrame|None=None, quality:dict|None=None) -> dict:
     """The report.json of a screened slide: decision, counts, top tiles (and their segmented
-    regions by class), settings, timings, versions."""
+    regions by class), quality checks, settings, timings, versions."""
     tops = [dict(rank=int(r.rank), x=int(r.x), y=int(r.y), size0=int(r.size0), score=float(r.score))
             for r in top.itertuples()]
     seg = {} if regions is None else dict(
@@ -451,7 +507,8 @@ def slide_report(slide:Slide, sid:str, decision:dict, top:pd.DataFrame, boxes:pd
     outputs = list(SLIDE_OUTPUTS) + ([] if regions is None else [REGIONS_OUTPUT])
     return dict(slide_id=sid, slide=str(slide.path), dimensions=list(slide.dimensions),
                 scan_power=float(slide.scan_power), reader=slide.backend, **decision,
-                top_tiles=tops, candidate_boxes=len(boxes), **seg, seconds=seconds,
+                top_tiles=tops, candidate_boxes=len(boxes), **seg,
+                **({} if quality is None else dict(quality=quality)), seconds=seconds,
                 versions=versions(), configuration={**asdict(settings), **config},
                 outputs=outputs)
 
@@ -492,17 +549,21 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
                  config:dict|None=None, # provenance to record (the checkpoint's path...)
                  # (model, metadata) of a segmenter (06b's `load_segmenter`): regions of top tiles
                  segmenter:tuple|None=None,
+                 # the checkpoint's training-tile statistics (`checkpoint_reference`): the checks'
+                 reference:dict|None=None,
                 ) -> dict:
-    """Screen one slide: selection, scores, decision, explained (and segmented) top tiles; writes
-    `SLIDE_OUTPUTS`; the report."""
+    """Screen one slide: selection, scores, quality checks, decision, explained (and segmented) top
+    tiles; writes `SLIDE_OUTPUTS`; the report."""
     if not isinstance(slide, Slide):
         with Slide(slide, settings.backend, settings.scan_power) as s:
             return screen_slide(s, model, pipeline, out, settings, slide_id, scorer, config,
-                                segmenter)
+                                segmenter, reference)
     t0, sid, st = time.time(), safe_slide_id(slide_id or slide.path.stem), settings
     scorer = _run_scorer(model, scorer, st)
     tiles = screen_tiles(slide, scorer, pipeline, st)
     t1, dec = time.time(), slide_decision(tiles, st.tile_threshold, st.n_tiles)
+    quality, tq = slide_quality(slide, tiles, dec, st, reference), time.time()
+    if st.strict: dec = strict_decision(dec, quality)
     top, imgs, maps, boxes = explain_top_tiles(slide, tiles, model, pipeline, st, scorer.device,
                                                normalize=scorer.normalize)
     t2 = time.time()
@@ -513,12 +574,13 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
     png = _figure_png(heatmap_figure(thumb, ds, tiles, top, title=title))
     gj = qupath_geojson(tiles, boxes, st.tile_threshold, regions)
     check_geojson(gj, slide.dimensions)
-    seconds = dict(tiles=round(t1 - t0, 3), explanations=round(t2 - t1, 3),
+    seconds = dict(tiles=round(t1 - t0, 3), quality=round(tq - t1, 3),
+                   explanations=round(t2 - tq, 3),
                    **({} if regions is None else dict(segmentation=round(t3 - t2, 3))))
     config = dict(device=str(scorer.device), **(config or {}))
-    report = slide_report(slide, sid, dec, top, boxes, st, config, seconds, regions)
+    report = slide_report(slide, sid, dec, top, boxes, st, config, seconds, regions, quality)
     files = {'tiles.csv': tiles.to_csv(index=False), 'heatmap.png': png,
-             'review.html': review_html(sid, dec, png, top, imgs, boxes, regions),
+             'review.html': review_html(sid, dec, png, top, imgs, boxes, regions, quality),
              'annotations.geojson': json.dumps(gj)}
     if regions is not None: files[REGIONS_OUTPUT] = regions.drop(columns='ring').to_csv(index=False)
     report['seconds']['total'] = round(time.time() - t0, 3)
