@@ -131,9 +131,11 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
                   # the adequacy check's Bethesda minimum: 'conventional' (8,000 cells) or 'liquid'
                   preparation:str='conventional',
                   # any quality warning makes the decision 'unsatisfactory'
-                  strict:store_true=False):
-    """Screen one slide; writes tiles.csv, heatmap.png, review.html, annotations.geojson,
-    report.json (and regions.csv with --segmentation)."""
+                  strict:store_true=False,
+                  # the whole-slide viewer's finest level, px a side (default 16,384; 0: none)
+                  viewer:int=None):
+    """Screen one slide; writes tiles.csv, heatmap.png, review.html with its viewer/,
+    annotations.geojson, report.json (and regions.csv with --segmentation)."""
     quiet_readers()
     try:
         check_file(slide, 'slide'); model_file(model)  # before the heavy imports
@@ -143,7 +145,8 @@ def cervix_screen(slide:str, # a whole-slide image (.svs, tiled TIFF, OME-TIFF, 
         settings = screen_settings(loaded[2], tile_threshold=threshold, n_tiles=n_tiles, top=top,
                                    ig_steps=ig_steps, batch_size=batch_size, workers=workers,
                                    device=device, compile=compile or None, scan_power=magnification,
-                                   backend=backend, preparation=preparation, strict=strict or None)
+                                   backend=backend, preparation=preparation, strict=strict or None,
+                                   viewer_side=viewer)
         config, seg = provenance(model, loaded[2], segmentation), segmentation_model(segmentation)
         rep = screen_one(slide, loaded, out, settings, slide_id, None, config, seg)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-screen', e)
@@ -370,7 +373,8 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
                   segmentation:str=None, # segmenter checkpoint: the top tiles' cell regions
                   preparation:str='conventional', # adequacy: 'conventional' or 'liquid' (Bethesda)
                   # any quality warning makes the decision 'unsatisfactory'
-                  strict:store_true=False):
+                  strict:store_true=False,
+                  viewer:int=None): # the viewer's finest level, px a side (default 16,384; 0: none)
     """Screen a cohort on Dask: one task per slide, resuming a stopped run, failures recorded;
     writes cohort.csv."""
     quiet_readers()
@@ -384,7 +388,7 @@ def cervix_cohort(slides:str, # folder of slides, or a slides table (CSV with sl
     given = dict(tile_threshold=threshold, n_tiles=n_tiles, top=top, ig_steps=ig_steps,
                  batch_size=batch_size, workers=workers, compile=compile or None,
                  scan_power=magnification, backend=backend, preparation=preparation,
-                 strict=strict or None)
+                 strict=strict or None, viewer_side=viewer)
     given = {k: v for k, v in given.items() if v is not None}
     try: df = screen_cohort(slides, model, out, scheduler, n, given, segmentation=segmentation)
     except (CervixError, ValueError, OSError) as e: _fail('cervix-cohort', e)

@@ -28,6 +28,8 @@ from .localization import explain_tiles, locate
 from .segmenter import segment_tiles  # 05a_segmenter: a segmenter's cell regions
 from .quality import (BETHESDA_MIN_CELLS, QUALITY_CHECKS, quality_record,
                                strict_decision, tiles_features)  # 04c_quality
+from .viewer import (VIEWER_FOLDER, VIEWER_MAX_SIDE, heatmap_layer, pyramid_files,
+                              viewer_html, viewer_script)  # 04d_viewer
 
 # %% auto #0
 __all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVIEW_STYLE', 'SLIDE_OUTPUTS', 'REGIONS_OUTPUT',
@@ -35,7 +37,7 @@ __all__ = ['PAPER_COUNT_RULE', 'REVIEW_TILES', 'MAP_SIGMA', 'BOX_COLUMNS', 'REVI
            'checkpoint_normalizer', 'checkpoint_scorer', 'normalize_batch', 'score_stream', 'score_tiles',
            'screen_tiles', 'slide_decision', 'checkpoint_reference', 'quality_sample', 'slide_quality', 'top_tiles',
            'explain_top_tiles', 'qupath_geojson', 'check_geojson', 'heatmap_grid', 'heatmap_figure', 'review_card',
-           'quality_html', 'review_html', 'slide_report', 'screen_slide']
+           'quality_html', 'review_html', 'slide_report', 'slide_viewer', 'screen_slide']
 
 # %% ../nbs/05b_screen.ipynb #6b160f6e
 PAPER_COUNT_RULE = dict(tile_threshold=0.1, n_tiles=30)  # §5.3's best configuration (Fig. 29)
@@ -69,6 +71,7 @@ class ScreenSettings:
     strict:bool=False # any quality warning makes the decision 'unsatisfactory'
     quality_tiles:int=48 # selected tiles sampled (evenly) for the checks before the decision
     min_cells:int|None=None # the adequacy check's minimum, given (None: `adequacy_minimum`)
+    viewer_side:int=VIEWER_MAX_SIDE # the whole-slide viewer's finest level, px a side (0: none)
 
     def __post_init__(self):
         checks = [(self.tile > 0, 'tile must be positive'), (self.mag > 0, 'mag must be positive'),
@@ -86,7 +89,9 @@ class ScreenSettings:
                    'stain must be None, macenko or reinhard'),
                   (self.preparation in BETHESDA_MIN_CELLS,
                    "preparation must be 'conventional' or 'liquid'"),
-                  (self.quality_tiles >= 1, 'quality_tiles must be >= 1')]
+                  (self.quality_tiles >= 1, 'quality_tiles must be >= 1'),
+                  (self.viewer_side == 0 or self.viewer_side >= 256,
+                   'viewer_side must be 0 (no viewer) or at least 256')]
         for ok, why in checks:
             if not ok: raise CervixError('screening settings', f'{why} ({self!r})')
 
@@ -454,7 +459,8 @@ def review_card(r, img:np.ndarray, boxes:pd.DataFrame,
     cap = (f'#{r.rank} &middot; score {r.score:.3f}<br>'
            f'level 0: x={int(r.x)}, y={int(r.y)}, {int(r.size0)} px')
     if regions is not None: cap += f'<br>regions: {count or "none"}'
-    return f'<figure id="tile-{r.rank}">{svg}<figcaption>{cap}</figcaption></figure>'
+    zoom = f'class="zoom-to" data-x="{int(r.x)}" data-y="{int(r.y)}" data-size="{int(r.size0)}"'
+    return f'<figure id="tile-{r.rank}" {zoom}>{svg}<figcaption>{cap}</figcaption></figure>'
 
 # %% ../nbs/05b_screen.ipynb #d271633c
 def quality_html(quality:dict|None) -> str:
@@ -472,7 +478,8 @@ def quality_html(quality:dict|None) -> str:
 
 def review_html(slide_id:str, decision:dict, heatmap_png:bytes, top:pd.DataFrame, imgs:np.ndarray,
                 boxes:pd.DataFrame, regions:pd.DataFrame|None=None,
-                quality:dict|None=None) -> str: # quality: `slide_quality`'s record, shown first
+                quality:dict|None=None, # `slide_quality`'s record, shown first
+                viewer:str='') -> str: # `viewer_html`'s whole-slide viewer, above the gallery
     """The review gallery: one self-contained page, the heatmap beside the top tiles with their
     boxes (and segmented regions)."""
     esc, d = html.escape, decision
@@ -486,13 +493,14 @@ def review_html(slide_id:str, decision:dict, heatmap_png:bytes, top:pd.DataFrame
             f'</span></h1>\n<p>{esc(d["reason"])}. {d["selected_tiles"]} tiles selected of '
             f'{d["grid_tiles"]}; {d["flagged_tiles"]} flagged. The top {len(top)} tiles, highest '
             'score first, with their candidate boxes (magenta) from Integrated Gradients.'
-            f'{seg}</p>\n{quality_html(quality)}'
+            f'{seg}</p>\n{quality_html(quality)}{viewer}'
             f'<div class="top"><img class="heatmap" src="data:image/png;base64,{heat}" '
             'alt="heatmap">'
             f'<div class="grid">{cards or "<p>No tile to review.</p>"}</div></div></body></html>\n')
 
 # %% ../nbs/05b_screen.ipynb #c0cd2811
-SLIDE_OUTPUTS = ('tiles.csv', 'heatmap.png', 'review.html', 'annotations.geojson', 'report.json')
+SLIDE_OUTPUTS = ('tiles.csv', 'heatmap.png', 'review.html', 'annotations.geojson', 'report.json',
+                 VIEWER_FOLDER)  # viewer/: the review page's tile pyramid and viewer script
 REGIONS_OUTPUT = 'regions.csv'  # with a segmenter: its regions in the top tiles, level-0 px
 
 def slide_report(slide:Slide, sid:str, decision:dict, top:pd.DataFrame, boxes:pd.DataFrame,
@@ -504,7 +512,8 @@ def slide_report(slide:Slide, sid:str, decision:dict, top:pd.DataFrame, boxes:pd
             for r in top.itertuples()]
     seg = {} if regions is None else dict(
         segmented_regions={str(k): int(v) for k, v in regions.class_name.value_counts().items()})
-    outputs = list(SLIDE_OUTPUTS) + ([] if regions is None else [REGIONS_OUTPUT])
+    outputs = [o for o in SLIDE_OUTPUTS if o != VIEWER_FOLDER or settings.viewer_side]
+    outputs += [] if regions is None else [REGIONS_OUTPUT]
     return dict(slide_id=sid, slide=str(slide.path), dimensions=list(slide.dimensions),
                 scan_power=float(slide.scan_power), reader=slide.backend, **decision,
                 top_tiles=tops, candidate_boxes=len(boxes), **seg,
@@ -535,10 +544,30 @@ def _write_outputs(out, files:dict, # file name -> text or bytes
     "A screened slide's files and report.json written into `out` at once (complete or absent)."
     with atomic_folder(out) as d:
         for name, data in files.items():
+            (d/name).parent.mkdir(parents=True, exist_ok=True)  # 'viewer/12/3_4.jpg'
             if isinstance(data, bytes): (d/name).write_bytes(data)
             else: (d/name).write_text(data, encoding='utf-8')
         (d/'report.json').write_text(json.dumps(report, indent=1))
     return report
+
+# %% ../nbs/05b_screen.ipynb #5bv00001
+def slide_viewer(slide:Slide, tiles:pd.DataFrame, top:pd.DataFrame, boxes:pd.DataFrame,
+                 regions:pd.DataFrame|None, settings:ScreenSettings) -> tuple:
+    """(the review page's viewer, its files under viewer/): 04d_viewer's pyramid with the heatmap,
+    candidate boxes and segmented outlines over it."""
+    if not settings.viewer_side or tiles.empty: return '', {}
+    plan, pyramid = pyramid_files(slide, settings.viewer_side)
+    files = {f'{VIEWER_FOLDER}/{k}': v for k, v in {**pyramid, **viewer_script()}.items()}
+    grid = heatmap_grid(tiles)
+    rects = [(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0) for b in boxes.itertuples()]
+    S, outlines = settings.tile, []
+    for r in top.itertuples():
+        polys = _outlines(r, S, regions)[0]
+        if polys: outlines.append((r.x, r.y, r.size0, f'<svg viewBox="0 0 {S} {S}">{polys}</svg>'))
+    width = grid.shape[1] * tiles.size0.iat[0]  # the heatmap's level-0 extent
+    page = viewer_html(plan, slide.dimensions, heatmap_layer(grid), width, rects, outlines)
+    return page, files
+
 
 # %% ../nbs/05b_screen.ipynb #55025a97
 def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened here once)
@@ -568,20 +597,22 @@ def screen_slide(slide:Slide|str|Path, # the slide, opened (or a path, opened he
                                                normalize=scorer.normalize)
     t2 = time.time()
     regions = None if segmenter is None else segment_tiles(slide, top, segmenter, scorer.device)[1]
-    t3, (thumb, ds) = time.time(), slide.thumbnail(1024)
+    t3 = time.time()
+    viewer, viewer_files = slide_viewer(slide, tiles, top, boxes, regions, st)
+    t4, (thumb, ds) = time.time(), slide.thumbnail(1024)
     title = (f"{sid}: {dec['decision']} ({dec['flagged_tiles']} of {dec['selected_tiles']} tiles "
              f">= {st.tile_threshold:g})")
     png = _figure_png(heatmap_figure(thumb, ds, tiles, top, title=title))
     gj = qupath_geojson(tiles, boxes, st.tile_threshold, regions)
     check_geojson(gj, slide.dimensions)
     seconds = dict(tiles=round(t1 - t0, 3), quality=round(tq - t1, 3),
-                   explanations=round(t2 - tq, 3),
+                   explanations=round(t2 - tq, 3), viewer=round(t4 - t3, 3),
                    **({} if regions is None else dict(segmentation=round(t3 - t2, 3))))
     config = dict(device=str(scorer.device), **(config or {}))
     report = slide_report(slide, sid, dec, top, boxes, st, config, seconds, regions, quality)
     files = {'tiles.csv': tiles.to_csv(index=False), 'heatmap.png': png,
-             'review.html': review_html(sid, dec, png, top, imgs, boxes, regions, quality),
-             'annotations.geojson': json.dumps(gj)}
+             'review.html': review_html(sid, dec, png, top, imgs, boxes, regions, quality, viewer),
+             'annotations.geojson': json.dumps(gj), **viewer_files}
     if regions is not None: files[REGIONS_OUTPUT] = regions.drop(columns='ring').to_csv(index=False)
     report['seconds']['total'] = round(time.time() - t0, 3)
     return _write_outputs(out, files, report)

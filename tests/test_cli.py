@@ -40,7 +40,8 @@ def test_screen_writes_all_outputs(cohort, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.startswith('S1: ') and 'selected tiles score >= 0.5' in r.stdout
     out = tmp_path/'S1'
-    assert sorted(p.name for p in out.iterdir()) == sorted(['tiles.csv', 'heatmap.png', 'review.html', 'annotations.geojson', 'report.json'])
+    assert sorted(p.name for p in out.iterdir()) == sorted(['tiles.csv', 'heatmap.png', 'review.html', 'viewer',
+                                                            'annotations.geojson', 'report.json'])
     gj = json.loads((out/'annotations.geojson').read_text())
     rep = json.loads((out/'report.json').read_text())
     assert gj['type'] == 'FeatureCollection' and len(gj['features']) == rep['selected_tiles'] + rep['candidate_boxes']
@@ -61,9 +62,11 @@ def test_screen_with_segmentation(cohort, tmp_path):
     head = net.segmentation_head[0]   # a constructed answer: every pixel 'normal', so each top tile is one region
     with torch.no_grad(): head.weight.zero_(); head.bias.copy_(torch.tensor([0., 10., 0., 0., 0.]))
     seg = save_segmenter(tmp_path/'seg.pt', net, 'resnet18', 32, 10, 64)
-    r = _run('cervix-screen', d/'slides'/'S2.svs', '--model', ck, '--segmentation', seg, '--out', tmp_path/'out', '--device', 'cpu', *OPTS)
+    r = _run('cervix-screen', d/'slides'/'S2.svs', '--model', ck, '--segmentation', seg, '--out', tmp_path/'out',
+             '--device', 'cpu', '--viewer', 0, *OPTS)
     assert r.returncode == 0, r.stderr[-3000:]
     out = tmp_path/'out'/'S2'
+    assert not (out/'viewer').exists() and 'id="viewer"' not in (out/'review.html').read_text()  # --viewer 0
     rep = json.loads((out/'report.json').read_text())
     regions = pd.read_csv(out/'regions.csv')
     dets = [f for f in json.loads((out/'annotations.geojson').read_text())['features'] if f['properties']['objectType'] == 'detection']
@@ -127,7 +130,7 @@ def test_cohort_resumes_after_a_kill(cohort, tmp_path):
     df = pd.read_csv(out/'cohort.csv')
     assert sorted(df.slide_id) == ['S0', 'S1', 'S2'] and (df.status == 'done').all()
     assert sorted(q.name for q in out.iterdir()) == ['S0', 'S1', 'S2', 'cohort.csv']  # no partial folder left behind
-    for s in ['S0', 'S1', 'S2']: assert len(list((out/s).iterdir())) == 5
+    for s in ['S0', 'S1', 'S2']: assert len(list((out/s).iterdir())) == 6  # 5 files and viewer/
 
 
 class DieWhileScreening(WorkerPlugin):
@@ -166,7 +169,7 @@ def test_cohort_worker_dies_during_a_slide_is_retried(cohort, tmp_path):
     assert df.status.to_dict() == {'S0': 'done', 'S1': 'done', 'S2': 'done'}, df.error.to_dict()
     out = tmp_path/'cohort'
     assert sorted(q.name for q in out.iterdir()) == ['S0', 'S1', 'S2', 'cohort.csv']  # nothing partial from the killed attempt
-    for s in ['S0', 'S1', 'S2']: assert len(list((out/s).iterdir())) == 5
+    for s in ['S0', 'S1', 'S2']: assert len(list((out/s).iterdir())) == 6  # 5 files and viewer/
     assert pd.read_csv(out/'cohort.csv').set_index('slide_id').status.to_dict() == df.status.to_dict()
 
 
