@@ -529,8 +529,14 @@ def cervix_reproduce(scale:str=None, # 'quick', 'study' or 'paper'; default $CER
                      # scale and data) are kept, the rest run
                      resume:str=None,
                      only:str=None, # older name of --sections
-                     run_dir:str=None): # older name of --out
+                     run_dir:str=None, # older name of --out
+                     # print what the run would do and how long it takes (06c_plan); run nothing
+                     plan:store_true=False):
     "Run every section notebook at one scale (training included) and write one results summary."
+    if plan:
+        from cervix_nb.plan import plan_text
+        try: print(plan_text(scale)); return
+        except (RuntimeError, ValueError, OSError) as e: sys.exit(f"cervix-reproduce: {e}")
     names = sections or only
     names = [s.strip() for s in names.replace(' ', ',').split(',') if s.strip()] if names else None
     if resume and (out or run_dir):

@@ -272,11 +272,11 @@ def _fill_library(keys:list) -> None:
 
 # %% ../nbs/04b_cohort.ipynb #5c1b7e21
 def draw_library(scenes:list, # `SmearScene`s about to be rendered
-                 workers:int|None=None) -> int: # processes; default: up to 2
+                 workers:int|None=None) -> int: # processes; default: one per core
     """Draw the cell-library entries that `scenes` use and `library_dir()` lacks, in up to
     `workers` processes; how many were drawn."""
     missing = _library_keys(scenes)
-    workers = min(len(missing), workers or min(2, os.cpu_count() or 1))
+    workers = min(len(missing), workers or os.cpu_count() or 1)
     if workers <= 1: _fill_library(missing); return len(missing)
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -394,7 +394,7 @@ def _write_smear(root:Path, sid:str, side:int, seed:int, knobs:dict) -> None:
 def _write_smears(root:Path, jobs:list, workers:int|None) -> None:
     """`_write_smear` for every job (sid, side, seed, knobs), in up to `workers` processes; the cell
     library they need is drawn first, each entry once, shared out between the processes."""
-    workers = min(len(jobs), workers or min(2, os.cpu_count() or 1))
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
     if workers <= 1:
         for j in tqdm(jobs, desc=f'slides of {root.name}', mininterval=5): _write_smear(root, *j)
         return
@@ -457,7 +457,7 @@ def write_cohort(root, # folder to fill (created); a slide made from the same re
                  annotated_share:float=0.4, # share of the abnormal cells given a point
                  splits:tuple=COHORT_SPLITS, # shares of each label's slides in train, val, test
                  stain:float=1.0, # stain variation between slides (0: none; 3: another lab)
-                 workers:int|None=None, # processes writing slides; default: up to 2
+                 workers:int|None=None, # processes writing slides; default: one per core
                  **knobs, # further `SmearScene` knobs: reactive_share, crowded_per_mpx, ...
                 ) -> pd.DataFrame:
     """Generate a synthetic cohort of normal and abnormal smear slides with annotations and ground

@@ -108,3 +108,16 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     pd.testing.assert_frame_equal(resumed, straight)
     both = _run('--resume', str(tmp_path/'run'), '--out', str(tmp_path/'x'), cwd=tmp_path)
     assert both.returncode != 0 and 'not both' in both.stderr
+
+
+def test_plan_answers_in_seconds_and_runs_nothing(tmp_path):
+    "`--plan`: the paper scale's work and hours per section (06c_plan), in under 30 s; no run folder."
+    t0 = time.time()
+    r = _run('--scale', 'paper', '--plan', env={**os.environ, 'CERVIX_DATA': str(tmp_path)}, cwd=tmp_path)
+    took = time.time() - t0
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith('Plan of a paper-scale run') and took < 30, (took, r.stdout[:300])
+    for sec in ('01_herlev', '03_baselines', '05_clinical', '06_slides', '06b_segmentation'):
+        assert f'\n{sec}: ' in r.stdout, sec                      # each section's work in words
+    assert 'resnet101 800 px, 1,309 images x 750' in r.stdout     # 03: 5 pipelines x 5 repeats x 30 epochs
+    assert not (tmp_path/'runs').exists()
