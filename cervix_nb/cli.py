@@ -519,7 +519,7 @@ def cervix_train(slides:str, # slides table (slide_id, path, label, split...), o
 
 # %% ../nbs/07_cli.ipynb #272d9fe7
 @call_parse
-def cervix_reproduce(scale:str=None, # 'quick', 'study' or 'paper'; default $CERVIX_SCALE
+def cervix_reproduce(scale:str=None, # 'quick', 'study', 'paper' or 'smoke'; default $CERVIX_SCALE
                      # comma-separated notebook names to run, e.g. 01_herlev,02_tiles; default all
                      sections:str=None,
                      out:str=None, # run folder; default data/runs/<date-time>-<scale>

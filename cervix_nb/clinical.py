@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_clinical.ipynb #929ec8f2
 from __future__ import annotations
-import math, warnings
+import math, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,8 @@ from torchvision.ops import MultiScaleRoIAlign, box_iou
 from tqdm import tqdm
 
 from .core import (CervixError, check_file, Scale, get_device, seed_everything,
-                            atomic_path, versions)
+                            atomic_path, versions, Precision, accumulate, micro_batch,
+                            peak_memory, record_training)
 from .wsi import Slide, mag_grid, read_at
 from .herlev import (TinyResNet, imagenet_state, Pipeline, Classifier,
                               RegressionConstraint, SeverityNet, train_model)
@@ -34,10 +35,10 @@ from .baselines import build_tile_backbone, make_tile_model
 from .cohort import open_slide, read_points, stain_matrix
 
 # %% auto #0
-__all__ = ['TILE_COLUMNS', 'SLIDE_STAIN', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'STAIN_SIGMA', 'CHECKPOINT_FORMAT', 'TILE_HEADS',
-           'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection', 'otsu_tissue_mask', 'otsu_tiles',
-           'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter',
-           'colour_jitter', 'stain_normalizer', 'normalize_tiles', 'stain_reference', 'oversample',
+__all__ = ['TILE_COLUMNS', 'PAPER_TILES', 'SLIDE_STAIN', 'STAIN_NORMALIZERS', 'BINARY_W_R', 'STAIN_SIGMA', 'CHECKPOINT_FORMAT',
+           'TILE_HEADS', 'is_flat', 'largest_cluster', 'select_tiles', 'sample_selection', 'otsu_tissue_mask',
+           'otsu_tiles', 'tile_size_10x', 'points_per_tile', 'tile_table', 'read_tiles', 'rgb_to_hed', 'hed_to_rgb',
+           'hed_jitter', 'colour_jitter', 'stain_normalizer', 'normalize_tiles', 'stain_reference', 'oversample',
            'train_tile_classifier', 'binary_metrics', 'expected_false_positives', 'slide_resamples', 'intervals',
            'boxes_hit_points', 'tile_points', 'tile_cells', 'make_detector', 'train_detector', 'detect',
            'match_detections', 'precision_recall', 'save_checkpoint', 'load_safely', 'read_checkpoint',
@@ -106,8 +107,9 @@ def otsu_tiles(slide:Slide, grid:pd.DataFrame, # from `select_tiles`
 
 # %% ../nbs/05_clinical.ipynb #9c7c6532
 def tile_size_10x(scale:Scale) -> int:
-    "§5's tile side at 10X: 256 px at paper scale, 128 at quick scale (ours: the paper has none)."
-    return 256 if scale.name == 'paper' else 128
+    """§5's tile side at 10X: 256 px at the paper's shapes (paper and smoke scale), else 128 (ours:
+    the paper gives none)."""
+    return 256 if scale.paper_shapes else 128
 
 # %% ../nbs/05_clinical.ipynb #8d944497
 def points_per_tile(grid:pd.DataFrame, # from `select_tiles`: row, col and size0 of each tile
@@ -121,9 +123,13 @@ def points_per_tile(grid:pd.DataFrame, # from `select_tiles`: row, col and size0
 
 # %% ../nbs/05_clinical.ipynb #9c141c1b
 TILE_COLUMNS = ('slide_id', 'split', 'x', 'y', 'size0', 'label', 'points')
+PAPER_TILES = dict(normal=1900, abnormal=568)  # §5.1: "more than 1,900 normal", 568 abnormal tiles
 
 def tile_table(slides:pd.DataFrame, # a checked slides table (`read_slides_table`, `write_cohort`)
                grids:dict, # slide_id -> tile grid from `select_tiles`
+               # at most this many tiles per label ('normal', 'abnormal'), the same share of
+               # each slide's kept (e.g. `PAPER_TILES`); default: every tile
+               max_tiles:dict|None=None, seed:int=0,
               ) -> pd.DataFrame:
     """§5.1's tiles: tiles of abnormal slides holding an annotated point (label 1), selected tiles
     of normal slides (label 0); an abnormal slide without points gives none."""
@@ -139,7 +145,16 @@ def tile_table(slides:pd.DataFrame, # a checked slides table (`read_slides_table
         label = int(r.label == 'abnormal')
         parts.append(g[keep].assign(slide_id=r.slide_id, split=r.split, label=label,
                                     points=n[keep]))
-    return pd.concat(parts, ignore_index=True)[list(TILE_COLUMNS)]
+    t = pd.concat(parts, ignore_index=True)[list(TILE_COLUMNS)]
+    for name, cap in (max_tiles or {}).items():
+        lab = t.label == int(name == 'abnormal')
+        if lab.sum() > cap:  # the same share of every slide, at least one tile each
+            share, rng, drop = cap / lab.sum(), np.random.default_rng(seed), []
+            for _, g in t[lab].groupby('slide_id'):
+                k = max(1, round(share * len(g)))
+                drop += rng.choice(g.index.to_numpy(), len(g) - k, replace=False).tolist()
+            t = t.drop(index=drop)
+    return t.reset_index(drop=True)
 
 # %% ../nbs/05_clinical.ipynb #6a578aab
 def read_tiles(table:pd.DataFrame, # tiles (slide_id, x, y) as from `tile_table`
@@ -401,7 +416,7 @@ def make_detector(scale:Scale, tile:int,
                           rpn_post_nms_top_n_train=300, rpn_pre_nms_top_n_test=300,
                           rpn_post_nms_top_n_test=150, box_batch_size_per_image=128, **kw)
     det = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=2, **kw)
-    if not (scale.name == 'paper' if pretrained is None else pretrained): return det
+    if not (scale.name == 'paper' if pretrained is None else pretrained): return det  # not smoke
     state = imagenet_state('resnet50', 'Faster R-CNN backbone')
     if state is not None: det.backbone.body.load_state_dict(state, strict=False)
     return det
@@ -409,7 +424,9 @@ def make_detector(scale:Scale, tile:int,
 # %% ../nbs/05_clinical.ipynb #2b230e41
 def train_detector(model:FasterRCNN, x:torch.Tensor, # (N, 3, S, S) uint8 tiles
                    boxes:list, # per tile, an (k, 4) float array of x0, y0, x1, y1 (tile px)
-                   epochs:int, batch_size:int, lr:float, seed:int=0, device=None) -> list:
+                   epochs:int, batch_size:int, lr:float, seed:int=0, device=None,
+                   precision:str|None=None, # 'bf16', 'fp16' or 'fp32'; default by device
+                  ) -> list:
     """Train the detector in place (AdamW, one-cycle schedule, random flips); returns the mean loss
     of each epoch."""
     device = get_device(device); seed_everything(seed); g = torch.Generator().manual_seed(seed)
@@ -419,24 +436,33 @@ def train_detector(model:FasterRCNN, x:torch.Tensor, # (N, 3, S, S) uint8 tiles
     steps = epochs * math.ceil(len(x) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
     S, losses = x.shape[-1], []
-    for _ in tqdm(range(epochs), desc='Faster R-CNN', leave=False, mininterval=5):
-        tot = 0.0
-        for b in torch.randperm(len(x), generator=g).split(batch_size):
-            imgs, targets = [], []
-            for i in b.tolist():
-                im = x[i].float() / 255
-                bx = torch.tensor(np.asarray(boxes[i], np.float32)).reshape(-1, 4)  # a copy
-                if torch.rand(1, generator=g) < 0.5:  # left-right
-                    im = im.flip(2)
-                    bx = torch.stack([S - bx[:, 2], bx[:, 1], S - bx[:, 0], bx[:, 3]], 1)
-                if torch.rand(1, generator=g) < 0.5:  # top-bottom
-                    im = im.flip(1)
-                    bx = torch.stack([bx[:, 0], S - bx[:, 3], bx[:, 2], S - bx[:, 1]], 1)
-                labels = torch.ones(len(bx), dtype=torch.int64, device=device)
-                imgs.append(im.to(device)); targets.append(dict(boxes=bx.to(device), labels=labels))
-            loss = sum(model(imgs, targets).values())
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item() * len(b)
-        losses.append(tot / len(x))
+    prec, micro = Precision(device, precision), micro_batch(batch_size, S)
+    def loss_of(b):
+        imgs, targets = [], []
+        for i in b.tolist():
+            im = x[i].float() / 255
+            bx = torch.tensor(np.asarray(boxes[i], np.float32)).reshape(-1, 4)  # a copy
+            if torch.rand(1, generator=g) < 0.5:  # left-right
+                im = im.flip(2)
+                bx = torch.stack([S - bx[:, 2], bx[:, 1], S - bx[:, 0], bx[:, 3]], 1)
+            if torch.rand(1, generator=g) < 0.5:  # top-bottom
+                im = im.flip(1)
+                bx = torch.stack([bx[:, 0], S - bx[:, 3], bx[:, 2], S - bx[:, 1]], 1)
+            labels = torch.ones(len(bx), dtype=torch.int64, device=device)
+            imgs.append(im.to(device)); targets.append(dict(boxes=bx.to(device), labels=labels))
+        return sum(model(imgs, targets).values())
+    t0 = time.time()
+    with peak_memory(device) as peak:
+        for _ in tqdm(range(epochs), desc='Faster R-CNN', leave=False, mininterval=5):
+            tot = 0.0
+            for b in torch.randperm(len(x), generator=g).split(batch_size):
+                opt.zero_grad()
+                tot += accumulate(loss_of, b, micro, prec) * len(b)
+                prec.step(opt); sched.step()
+            losses.append(tot / len(x))
+    record_training(dict(training='Faster R-CNN', images=len(x), side=S, epochs=epochs,
+                         batch=batch_size, micro_batch=micro, precision=prec.name,
+                         device=str(device), seconds=time.time() - t0, **peak))
     return losses
 
 # %% ../nbs/05_clinical.ipynb #d4d19a31

@@ -22,7 +22,8 @@ from torchvision.models.resnet import BasicBlock, conv1x1
 from tqdm import tqdm
 
 from .core import (CervixError, check_file, Scale, get_device, seed_everything, data_dir,
-                            atomic_folder)
+                            atomic_folder, MICRO_BATCH_PX, Precision, accumulate, micro_batch,
+                            peak_memory, record_training)
 
 # %% auto #0
 __all__ = ['HERLEV_CLASSES', 'HERLEV_COUNTS', 'SEVERITY_OF_CLASS', 'SEVERITY_NAMES', 'IMAGE_SUFFIXES', 'MASK_PALETTES',
@@ -540,33 +541,45 @@ def train_model(model:nn.Module, pipeline:Pipeline,
                 # extra augmentation f(batch in [0, 1], generator) after the flips, e.g. stain
                 # jitter (§5.1)
                 transform=None,
+                precision:str|None=None, # 'bf16', 'fp16' or 'fp32'; default by device (`Precision`)
+                micro:int|None=None, # images per pass; default `micro_batch(batch_size, side)`
                ) -> list:
-    "Train `model` in place with Adam and a cosine schedule; returns the mean loss of each epoch."
+    """Train `model` in place with Adam and a cosine schedule, the batch accumulated over
+    micro-batches when it does not fit (`micro_batch`); returns the mean loss of each epoch."""
     device = get_device(device); seed_everything(seed); g = torch.Generator().manual_seed(seed)
     model.to(device, memory_format=torch.channels_last).train()  # NHWC: faster convolutions
     params = (q for q in model.parameters() if q.requires_grad)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(x) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
-    losses = []
-    for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
-        tot = 0.0
-        for b in torch.randperm(len(x), generator=g).split(batch_size):
-            if len(b) < 2: continue  # batch norm needs two images
-            xb = augment(x[b].to(device).float() / 255, g); yb = y[b].to(device)
-            if transform is not None: xb = transform(xb, g)
-            xb = xb.contiguous(memory_format=torch.channels_last)
-            loss = pipeline.loss(model(xb), yb)
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item() * len(b)
-        losses.append(tot / len(x))
+    prec, micro = Precision(device, precision), micro or micro_batch(batch_size, x.shape[-1])
+    def loss_of(b):
+        xb = augment(x[b].to(device).float() / 255, g); yb = y[b].to(device)
+        if transform is not None: xb = transform(xb, g)
+        return pipeline.loss(model(xb.contiguous(memory_format=torch.channels_last)), yb)
+    losses, t0 = [], time.time()
+    with peak_memory(device) as peak:
+        for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
+            tot = 0.0
+            for b in torch.randperm(len(x), generator=g).split(batch_size):
+                if len(b) < 2: continue  # batch norm needs two images
+                opt.zero_grad()
+                tot += accumulate(loss_of, b, micro, prec) * len(b)
+                prec.step(opt); sched.step()
+            losses.append(tot / len(x))
+    record_training(dict(training=desc, images=len(x), side=x.shape[-1], epochs=epochs,
+                         batch=batch_size, micro_batch=micro, precision=prec.name,
+                         device=str(device), seconds=time.time() - t0, **peak))
     return losses
 
 # %% ../nbs/01_herlev.ipynb #809d8485
 @torch.no_grad()
 def predict_outputs(model:nn.Module, x:torch.Tensor, batch_size:int=64, device=None
                    ) -> torch.Tensor:
-    "Raw outputs of `model` on uint8 images `x`, on the CPU."
+    """Raw outputs of `model` on uint8 images `x`, on the CPU (at most 8 x `MICRO_BATCH_PX` pixels
+    a pass)."""
     device = get_device(device); model.to(device).eval()
+    batch_size = max(1, min(batch_size, 8 * MICRO_BATCH_PX // (x.shape[-1] * x.shape[-2])))
     batches = (x[i:i + batch_size] for i in range(0, len(x), batch_size))
     return torch.cat([model(xb.to(device).float() / 255).cpu() for xb in batches])
 
@@ -618,15 +631,20 @@ def integrated_gradients(model:nn.Module, pipeline:Pipeline,
                          device=None,
                          # captum's quadrature rule ('gausslegendre', 'riemann_trapezoid', ...)
                          method:str='gausslegendre',
-                         # captum evaluates the path this many points at a time (memory cap)
+                         # captum evaluates the path this many points at a time (memory cap);
+                         # default: `MICRO_BATCH_PX` pixels a pass
                          internal_batch_size:int|None=None,
                         ) -> tuple:
     """Eq. 3 with captum from a white baseline, for the predicted class (or the score of a
-    regressor); returns (attributions (N,3,H,W), convergence deltas (N,))."""
+    regressor), in fp32 with the path points of one pass bounded; returns (attributions (N,3,H,W),
+    convergence deltas (N,))."""
     from captum.attr import IntegratedGradients
     device = get_device(device); model.to(device).eval()
     ig = IntegratedGradients(lambda inp: pipeline.explained(model(inp)))
     attrs, deltas = [], []
+    per_pass = max(1, MICRO_BATCH_PX // (x.shape[-1] * x.shape[-2]))
+    batch_size = max(1, min(batch_size, per_pass // 2))  # captum needs 2 path points per image
+    internal = internal_batch_size or max(2 * batch_size, per_pass // batch_size * batch_size)
     trainable = [p.requires_grad for p in model.parameters()]
     # eq. 3 needs input gradients only; eager autograd skips weight gradients anyway, a compiled
     # model then traces none
@@ -639,7 +657,7 @@ def integrated_gradients(model:nn.Module, pipeline:Pipeline,
             a, d = ig.attribute(xb, baselines=torch.ones_like(xb),
                                 target=target if target is None else target.tolist(),
                                 n_steps=steps, method=method,
-                                internal_batch_size=internal_batch_size,
+                                internal_batch_size=internal,
                                 return_convergence_delta=True)
             attrs.append(a.detach().cpu()); deltas.append(d.detach().cpu())
     finally:

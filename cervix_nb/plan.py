@@ -14,10 +14,10 @@ from .core import CervixError, Scale, data_dir, get_scale, project_root
 
 # %% auto #0
 __all__ = ['KINDS', 'SAMPLE_AXES', 'STAIN_VARIANTS', 'SECTION_WORK', 'T4_OVER_H100', 'GPU_SUITE', 'TRAIN_COST', 'IG_COST',
-           'GPU_CORES', 'work_row', 'selected_per_slide', 'herlev_work', 'tiles_work', 'baselines_work',
-           'localization_work', 'cohort_tiles', 'clinical_work', 'slides_work', 'segmentation_work', 'run_work',
-           'make_network', 'network_flops', 'gpu_rates', 'cpu_rates', 'network_of', 'work_pairs', 'step_flops',
-           'plan_table', 'work_text', 'run_seconds', 'plan_text']
+           'GPU_CORES', 'BUDGET_H', 'BUDGET_GB', 'RENDER_REFERENCE', 'work_row', 'selected_per_slide', 'herlev_work',
+           'tiles_work', 'baselines_work', 'localization_work', 'cohort_tiles', 'clinical_work', 'slides_work',
+           'segmentation_work', 'run_work', 'make_network', 'network_flops', 'gpu_rates', 'cpu_rates', 'network_of',
+           'work_pairs', 'step_flops', 'plan_table', 'work_text', 'run_seconds', 'plan_text']
 
 # %% ../nbs/06c_plan.ipynb #0c000007
 KINDS = ('train', 'ig', 'score', 'render')
@@ -83,24 +83,29 @@ def localization_work(s:Scale) -> list:
 STAIN_VARIANTS = 4  # 05_clinical: HED jitter, colour jitter, Macenko and Reinhard + colour jitter
 
 def cohort_tiles(s:Scale) -> dict:
-    """§5's cohort at `s`: slides per split and label, selected tiles per slide, and the training
-    tiles (normal: every selected tile; abnormal: those with a point, about one per cell)."""
-    from cervix_nb.clinical import tile_size_10x
+    """§5's cohort at `s`: slides per split and label, selected tiles per slide, the tiles 05 keeps
+    (`tile_table`'s cap at the paper's counts, over all splits: the share kept per label) and its
+    training tiles (normal: selected tiles; abnormal: those with a point, about one per cell)."""
+    from cervix_nb.clinical import PAPER_TILES, tile_size_10x
     from cervix_nb.cohort import COHORT_SPLITS, TRAIN_PREVALENCE, expected_cells
     tile0 = 4 * tile_size_10x(s)  # a 10X tile at level 0 of a 40X scan
     per = selected_per_slide(s.slide_size, tile0)
     n = {k: round(sh * s.slides_per_class)
          for k, sh in zip(('train', 'val', 'test'), COHORT_SPLITS)}
     cells = expected_cells(s.slide_size) * np.mean(TRAIN_PREVALENCE) * 0.4  # annotated share 0.4
-    abnormal = n['train'] * min(per, cells)
-    return dict(tile=tile_size_10x(s), per_slide=per, slides=n, train_normal=n['train'] * per,
-                train_abnormal=abnormal)
+    ab = min(per, cells)  # abnormal tiles of one annotated slide
+    kept = dict(normal=min(1.0, PAPER_TILES['normal'] / (s.slides_per_class * per)),
+                abnormal=min(1.0, PAPER_TILES['abnormal'] / (s.slides_per_class * ab)))
+    return dict(tile=tile_size_10x(s), per_slide=per, slides=n, kept=kept,
+                train_normal=n['train'] * per * kept['normal'],
+                train_abnormal=n['train'] * ab * kept['abnormal'],
+                test_abnormal=n['test'] * ab * kept['abnormal'])
 
 def clinical_work(s:Scale) -> list:
     "05_clinical: the cohort, four stain variants x repeats, Faster R-CNN, IG on abnormal tiles."
     c = cohort_tiles(s)
     train = 2 * c['train_normal']  # oversampled to balance the classes
-    test = c['slides']['test'] * c['per_slide']
+    test = c['slides']['test'] * c['per_slide'] * c['kept']['normal'] + c['test_abnormal']
     return [work_row('05_clinical', 'cohort (04b_cohort)', 'render', images=2 * s.slides_per_class,
                      px=2 * s.slides_per_class * s.slide_size ** 2, parallel=True),
             work_row('05_clinical', 'another lab', 'render', images=4, px=4 * s.slide_size ** 2,
@@ -114,17 +119,18 @@ def clinical_work(s:Scale) -> list:
             work_row('05_clinical', 'Faster R-CNN', 'train', 'faster_rcnn', c['tile'],
                      c['train_abnormal'], s.tile_epochs),
             work_row('05_clinical', 'IG, abnormal test tiles', 'ig', s.backbone, c['tile'],
-                     c['train_abnormal'] * c['slides']['test'] / max(1, c['slides']['train']),
-                     s.ig_steps)]
+                     c['test_abnormal'], s.ig_steps)]
 
 def slides_work(s:Scale) -> list:
     "06_slides: one training, every selected tile of val, held-out and sweep slides, one review."
+    from cervix_nb.clinical import PAPER_TILES
     from cervix_nb.screen import REVIEW_TILES
-    c = cohort_tiles(s)
+    c = cohort_tiles(s)  # 06 caps its training slides' tiles at the paper's counts
     sweep = 4 * max(1, s.slides_per_class // 8)
     screened = 2 * (c['slides']['val'] + c['slides']['test']) + sweep
     return [work_row('06_slides', 'tile classifier', 'train', s.backbone, c['tile'],
-                     2 * c['train_normal'], s.tile_epochs),
+                     2 * min(c['slides']['train'] * c['per_slide'], PAPER_TILES['normal']),
+                     s.tile_epochs),
             work_row('06_slides', 'prevalence sweep slides', 'render', images=sweep,
                      px=sweep * s.slide_size ** 2, parallel=True),
             work_row('06_slides', 'screening', 'score', s.backbone, c['tile'],
@@ -328,3 +334,7 @@ def plan_text(scale:str|Scale|None=None, cpu:dict|None=None, gpus:dict|None=None
     if not gpus:
         lines.append(f'(no GPU columns: {GPU_SUITE} is not beside this install)')
     return '\n'.join(lines)
+
+# %% ../nbs/06c_plan.ipynb #0c000036
+BUDGET_H, BUDGET_GB = 8.0, 100.0  # one run: one A100/H100-class GPU, 8 CPU cores, 100 GB of disk
+RENDER_REFERENCE = 2.2e6  # px/s a core: write_slide of a generated smear, our 2-core machine idle

@@ -4,12 +4,14 @@
 
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a04
 from __future__ import annotations
+import time
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from .core import get_device, seed_everything
+from .core import (get_device, seed_everything, Precision, accumulate, micro_batch,
+                            peak_memory, record_training)
 from .segmenter import MTCHI_CLASSES, cin_map, overlap_grid
 
 # %% auto #0
@@ -87,7 +89,9 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
                     seg_weight:float=1.0, cls_weight:float=1.0, # weights of the two losses
                     seed:int=0, device=None, desc:str='segmentation',
                     # f(batch in [0, 1], generator) -> batch, e.g. §5.1's `colour_jitter`
-                    transform=None) -> list:
+                    transform=None,
+                    precision:str|None=None, # 'bf16', 'fp16' or 'fp32'; default by device
+                   ) -> list:
     """Train in place with Adam and a cosine schedule on the weighted sum of the segmentation and
     the assisted-block cross-entropies; the mean loss of each epoch."""
     from tqdm.auto import tqdm
@@ -97,23 +101,31 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
     opt = torch.optim.Adam(params, lr=lr)
     steps = epochs * -(-len(x) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
-    losses = []
-    for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
-        _train_mode(model); total = 0.0
-        for b in torch.randperm(len(x), generator=g).split(batch_size):
-            if len(b) < 2: continue  # batch norm (ASPP's pooling branch) needs two images
-            xb = x[b].to(device).float() / 255
-            if transform is not None: xb = transform(xb, g)
-            seg, cls = model(xb) if model.classification_head is not None else (model(xb), None)
-            loss = torch.zeros((), device=device)
-            if seg_weight and truth is not None:
-                loss = loss + seg_weight * nn.functional.cross_entropy(seg, truth[b].to(device))
-            if cls_weight and cls is not None and labels is not None:
-                y = labels[b].to(device) - 1  # patch labels 1..C-1 -> assisted-block classes
-                loss = loss + cls_weight * nn.functional.cross_entropy(cls, y)
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-            total += loss.item() * len(b)
-        losses.append(total / len(x))
+    prec, micro = Precision(device, precision), micro_batch(batch_size, x.shape[-1])
+    def loss_of(b):
+        xb = x[b].to(device).float() / 255
+        if transform is not None: xb = transform(xb, g)
+        seg, cls = model(xb) if model.classification_head is not None else (model(xb), None)
+        loss = torch.zeros((), device=device)
+        if seg_weight and truth is not None:
+            loss = loss + seg_weight * nn.functional.cross_entropy(seg, truth[b].to(device))
+        if cls_weight and cls is not None and labels is not None:
+            y = labels[b].to(device) - 1  # patch labels 1..C-1 -> assisted-block classes
+            loss = loss + cls_weight * nn.functional.cross_entropy(cls, y)
+        return loss
+    losses, t0 = [], time.time()
+    with peak_memory(device) as peak:
+        for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
+            _train_mode(model); total = 0.0
+            for b in torch.randperm(len(x), generator=g).split(batch_size):
+                if len(b) < 2: continue  # batch norm (ASPP's pooling branch) needs two images
+                opt.zero_grad()
+                total += accumulate(loss_of, b, micro, prec) * len(b)
+                prec.step(opt); sched.step()
+            losses.append(total / len(x))
+    record_training(dict(training=desc, images=len(x), side=x.shape[-1], epochs=epochs,
+                         batch=batch_size, micro_batch=micro, precision=prec.name,
+                         device=str(device), seconds=time.time() - t0, **peak))
     return losses
 
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a28
@@ -123,17 +135,26 @@ SEGMENTATION_SETTINGS = {
                   side=1536, down=4, patch=64, stride=16, epochs=5, stage2_epochs=3, lr=1e-3,
                   batch_size=16, pixel_slides=3, image_slides=4, test_slides=2, repeats=2,
                   n_p=240, max_patches=400),
-    # MTCHI: ResNet-101 DeepLab v3+, 400-px patches every 100 px, 30 + 10 epochs, N_p 4000, 5 runs
+    # MTCHI: ResNet-101 DeepLab v3+, 400-px patches every 100 px, 30 + 10 epochs, N_p 4000, 5 runs;
+    # ours: 3 runs of at most 3,000 pixel-labelled patches, so that the section fits about 2 of
+    # the paper scale's 8 GPU hours (cervix-reproduce --plan)
     'paper': dict(encoder='resnet101', decoder_channels=256, weights=True, side=8192, down=2,
                   patch=400, stride=100, epochs=30, stage2_epochs=10, lr=1e-3, batch_size=16,
-                  pixel_slides=20, image_slides=40, test_slides=10, repeats=5, n_p=4000,
-                  max_patches=None),
+                  pixel_slides=20, image_slides=40, test_slides=10, repeats=3, n_p=4000,
+                  max_patches=3000),
+    # ours: the paper's networks and patches, the least smears, patches and epochs that run
+    # every step once (the smoke scale)
+    'smoke': dict(encoder='resnet101', decoder_channels=256, weights=False, side=2048, down=2,
+                  patch=400, stride=100, epochs=1, stage2_epochs=1, lr=1e-3, batch_size=16,
+                  pixel_slides=2, image_slides=2, test_slides=1, repeats=1, n_p=16,
+                  max_patches=16),
 }
 
 def segmentation_settings(scale) -> dict:
-    "The MTCHI section's sizes at `scale` (the study scale uses quick's)."
+    "The MTCHI section's sizes at `scale` (the study and tiny scales use quick's)."
     from cervix_nb.core import get_scale
-    return SEGMENTATION_SETTINGS['paper' if get_scale(scale).name == 'paper' else 'quick']
+    name = get_scale(scale).name
+    return SEGMENTATION_SETTINGS[name if name in ('paper', 'smoke') else 'quick']
 
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a29
 def segmentation_scene(seed:int, side:int, # level-0 side, px
