@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_clinical.ipynb #929ec8f2
 from __future__ import annotations
-import math, time, warnings
+import math, warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,7 @@ from torchvision.ops import MultiScaleRoIAlign, box_iou
 from tqdm import tqdm
 
 from .core import (CervixError, check_file, Scale, get_device, seed_everything,
-                            atomic_path, versions, Precision, accumulate, micro_batch,
-                            peak_memory, record_training)
+                            atomic_path, versions, Precision, fit_epochs, micro_batch)
 from .wsi import Slide, mag_grid, read_at
 from .herlev import (TinyResNet, imagenet_state, Pipeline, Classifier,
                               RegressionConstraint, SeverityNet, train_model)
@@ -435,7 +434,7 @@ def train_detector(model:FasterRCNN, x:torch.Tensor, # (N, 3, S, S) uint8 tiles
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(x) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
-    S, losses = x.shape[-1], []
+    S = x.shape[-1]
     prec, micro = Precision(device, precision), micro_batch(batch_size, S)
     def loss_of(b):
         imgs, targets = [], []
@@ -451,19 +450,8 @@ def train_detector(model:FasterRCNN, x:torch.Tensor, # (N, 3, S, S) uint8 tiles
             labels = torch.ones(len(bx), dtype=torch.int64, device=device)
             imgs.append(im.to(device)); targets.append(dict(boxes=bx.to(device), labels=labels))
         return sum(model(imgs, targets).values())
-    t0 = time.time()
-    with peak_memory(device) as peak:
-        for _ in tqdm(range(epochs), desc='Faster R-CNN', leave=False, mininterval=5):
-            tot = 0.0
-            for b in torch.randperm(len(x), generator=g).split(batch_size):
-                opt.zero_grad()
-                tot += accumulate(loss_of, b, micro, prec) * len(b)
-                prec.step(opt); sched.step()
-            losses.append(tot / len(x))
-    record_training(dict(training='Faster R-CNN', images=len(x), side=S, epochs=epochs,
-                         batch=batch_size, micro_batch=micro, precision=prec.name,
-                         device=str(device), seconds=time.time() - t0, **peak))
-    return losses
+    return fit_epochs(loss_of, len(x), epochs, batch_size, g, opt, sched, prec, micro,
+                      'Faster R-CNN', S, device, min_batch=1)
 
 # %% ../nbs/05_clinical.ipynb #d4d19a31
 @torch.no_grad()

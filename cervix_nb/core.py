@@ -17,10 +17,10 @@ __all__ = ['SCALE_SOURCES', 'SCALES', 'MICRO_BATCH_PX', 'PRECISIONS', 'TRAINING_
            'README_MARKERS', 'TIMING_METRIC', 'PROGRESS_LINE', 'SECTION_RECORD', 'CervixError', 'check_file', 'Scale',
            'get_scale', 'scale_table', 'get_device', 'seed_everything', 'project_root', 'data_dir', 'out_dir',
            'safe_slide_id', 'atomic_path', 'atomic_write', 'atomic_folder', 'save_figure', 'micro_batch', 'Precision',
-           'accumulate', 'peak_memory', 'record_training', 'results_table', 'save_results', 'section_notebooks',
-           'skip_flags', 'run_notebook', 'versions', 'environment', 'collect_results', 'summary_markdown',
-           'section_markdown', 'readme_results', 'shown_stderr', 'run_section', 'git_state', 'write_readme',
-           'section_key', 'finished_section', 'reproduce']
+           'accumulate', 'peak_memory', 'record_training', 'fit_epochs', 'results_table', 'save_results',
+           'section_notebooks', 'skip_flags', 'run_notebook', 'versions', 'environment', 'collect_results',
+           'summary_markdown', 'section_markdown', 'readme_results', 'shown_stderr', 'run_section', 'git_state',
+           'write_readme', 'section_key', 'finished_section', 'reproduce']
 
 # %% ../nbs/00_core.ipynb #24a3740a
 class CervixError(ValueError):
@@ -381,6 +381,35 @@ def record_training(row:dict, # the `TRAINING_COLUMNS` of one training
     atomic_write(p, both.to_csv(index=False))
     return p
 
+# %% ../nbs/00_core.ipynb #c0a70012
+def fit_epochs(loss_of, # f(indices) -> the mean loss of those images (`accumulate`)
+               n:int, epochs:int, batch_size:int, # images, passes over them, images per step
+               g, opt, sched, # the shuffling generator, the optimiser and its schedule
+               precision:Precision, micro:int, # the arithmetic and the images per pass
+               desc:str, side:int, device, # for the progress bar and the record
+               min_batch:int=2, # batches smaller than this are skipped (batch norm)
+               before_epoch=None, # f() called before each epoch, e.g. to set train mode
+              ) -> list:
+    """One training's epochs: shuffled batches of accumulated micro-batches, one optimiser and
+    schedule step each; records the training and returns each epoch's mean loss."""
+    import torch
+    from tqdm.auto import tqdm
+    losses, t0 = [], time.time()
+    with peak_memory(device) as peak:
+        for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
+            if before_epoch is not None: before_epoch()
+            total = 0.0
+            for b in torch.randperm(n, generator=g).split(batch_size):
+                if len(b) < min_batch: continue
+                opt.zero_grad()
+                total += accumulate(loss_of, b, micro, precision) * len(b)
+                precision.step(opt); sched.step()
+            losses.append(total / n)
+    record_training(dict(training=desc, images=n, side=side, epochs=epochs, batch=batch_size,
+                         micro_batch=micro, precision=precision.name, device=str(device),
+                         seconds=time.time() - t0, **peak))
+    return losses
+
 # %% ../nbs/00_core.ipynb #a6e675e6
 RESULT_COLUMNS = ['section', 'metric', 'paper', 'ours', 'data', 'scale', 'note']
 
@@ -592,6 +621,7 @@ def run_section(nb:Path, sec_dir:Path, # the notebook, and its folder in the run
     `run.log`: its status and seconds."""
     import threading
     sec_dir.mkdir(exist_ok=True)
+    (sec_dir/'trainings.csv').unlink(missing_ok=True)  # a rerun records its own trainings only
     env = {**os.environ, 'CERVIX_SCALE': scale.name, 'CERVIX_OUT': str(sec_dir),
            'PYTHONUNBUFFERED': '1'}
     code = ('import sys; from cervix_nb.core import run_notebook; '

@@ -22,8 +22,7 @@ from torchvision.models.resnet import BasicBlock, conv1x1
 from tqdm import tqdm
 
 from .core import (CervixError, check_file, Scale, get_device, seed_everything, data_dir,
-                            atomic_folder, MICRO_BATCH_PX, Precision, accumulate, micro_batch,
-                            peak_memory, record_training)
+                            atomic_folder, MICRO_BATCH_PX, Precision, fit_epochs, micro_batch)
 
 # %% auto #0
 __all__ = ['HERLEV_CLASSES', 'HERLEV_COUNTS', 'SEVERITY_OF_CLASS', 'SEVERITY_NAMES', 'IMAGE_SUFFIXES', 'MASK_PALETTES',
@@ -557,20 +556,8 @@ def train_model(model:nn.Module, pipeline:Pipeline,
         xb = augment(x[b].to(device).float() / 255, g); yb = y[b].to(device)
         if transform is not None: xb = transform(xb, g)
         return pipeline.loss(model(xb.contiguous(memory_format=torch.channels_last)), yb)
-    losses, t0 = [], time.time()
-    with peak_memory(device) as peak:
-        for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
-            tot = 0.0
-            for b in torch.randperm(len(x), generator=g).split(batch_size):
-                if len(b) < 2: continue  # batch norm needs two images
-                opt.zero_grad()
-                tot += accumulate(loss_of, b, micro, prec) * len(b)
-                prec.step(opt); sched.step()
-            losses.append(tot / len(x))
-    record_training(dict(training=desc, images=len(x), side=x.shape[-1], epochs=epochs,
-                         batch=batch_size, micro_batch=micro, precision=prec.name,
-                         device=str(device), seconds=time.time() - t0, **peak))
-    return losses
+    return fit_epochs(loss_of, len(x), epochs, batch_size, g, opt, sched, prec, micro, desc,
+                      x.shape[-1], device)
 
 # %% ../nbs/01_herlev.ipynb #809d8485
 @torch.no_grad()

@@ -4,14 +4,12 @@
 
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a04
 from __future__ import annotations
-import time
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from .core import (get_device, seed_everything, Precision, accumulate, micro_batch,
-                            peak_memory, record_training)
+from .core import get_device, seed_everything, Precision, fit_epochs, micro_batch
 from .segmenter import MTCHI_CLASSES, cin_map, overlap_grid
 
 # %% auto #0
@@ -94,7 +92,6 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
                    ) -> list:
     """Train in place with Adam and a cosine schedule on the weighted sum of the segmentation and
     the assisted-block cross-entropies; the mean loss of each epoch."""
-    from tqdm.auto import tqdm
     device = get_device(device); seed_everything(seed); g = torch.Generator().manual_seed(seed)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -113,20 +110,8 @@ def train_segmenter(model:nn.Module, x:torch.Tensor, # (N, 3, S, S) uint8 patche
             y = labels[b].to(device) - 1  # patch labels 1..C-1 -> assisted-block classes
             loss = loss + cls_weight * nn.functional.cross_entropy(cls, y)
         return loss
-    losses, t0 = [], time.time()
-    with peak_memory(device) as peak:
-        for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
-            _train_mode(model); total = 0.0
-            for b in torch.randperm(len(x), generator=g).split(batch_size):
-                if len(b) < 2: continue  # batch norm (ASPP's pooling branch) needs two images
-                opt.zero_grad()
-                total += accumulate(loss_of, b, micro, prec) * len(b)
-                prec.step(opt); sched.step()
-            losses.append(total / len(x))
-    record_training(dict(training=desc, images=len(x), side=x.shape[-1], epochs=epochs,
-                         batch=batch_size, micro_batch=micro, precision=prec.name,
-                         device=str(device), seconds=time.time() - t0, **peak))
-    return losses
+    return fit_epochs(loss_of, len(x), epochs, batch_size, g, opt, sched, prec, micro, desc,
+                      x.shape[-1], device, before_epoch=lambda: _train_mode(model))
 
 # %% ../nbs/06b_segmentation.ipynb #5e9b0a28
 SEGMENTATION_SETTINGS = {
