@@ -26,7 +26,8 @@ from torchvision.ops import MultiScaleRoIAlign, box_iou
 from tqdm import tqdm
 
 from .core import (CervixError, check_file, Scale, get_device, seed_everything,
-                            atomic_path, versions, Precision, fit_epochs, micro_batch)
+                            atomic_path, versions)
+from .train import Precision, fit_epochs, micro_batch
 from .wsi import Slide, mag_grid, read_at
 from .herlev import (TinyResNet, imagenet_state, Pipeline, Classifier,
                               RegressionConstraint, SeverityNet, train_model)

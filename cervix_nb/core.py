@@ -13,14 +13,13 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['SCALE_SOURCES', 'SCALES', 'MICRO_BATCH_PX', 'PRECISIONS', 'TRAINING_COLUMNS', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE',
-           'README_MARKERS', 'TIMING_METRIC', 'PROGRESS_LINE', 'SECTION_RECORD', 'CervixError', 'check_file', 'Scale',
-           'get_scale', 'scale_table', 'get_device', 'seed_everything', 'project_root', 'data_dir', 'out_dir',
-           'safe_slide_id', 'atomic_path', 'atomic_write', 'atomic_folder', 'save_figure', 'micro_batch', 'Precision',
-           'accumulate', 'peak_memory', 'record_training', 'fit_epochs', 'results_table', 'save_results',
-           'section_notebooks', 'skip_flags', 'run_notebook', 'versions', 'environment', 'collect_results',
-           'summary_markdown', 'section_markdown', 'readme_results', 'shown_stderr', 'run_section', 'git_state',
-           'write_readme', 'section_key', 'finished_section', 'reproduce']
+__all__ = ['SCALE_SOURCES', 'SCALES', 'RESULT_COLUMNS', 'SYNTHETIC_NOTE', 'README_MARKERS', 'TIMING_METRIC', 'PROGRESS_LINE',
+           'SECTION_RECORD', 'CervixError', 'check_file', 'Scale', 'get_scale', 'scale_table', 'get_device',
+           'seed_everything', 'project_root', 'data_dir', 'out_dir', 'safe_slide_id', 'atomic_path', 'atomic_write',
+           'atomic_folder', 'save_figure', 'results_table', 'save_results', 'section_notebooks', 'skip_flags',
+           'run_notebook', 'versions', 'environment', 'collect_results', 'summary_markdown', 'section_markdown',
+           'readme_results', 'shown_stderr', 'run_section', 'git_state', 'write_readme', 'section_key',
+           'finished_section', 'reproduce']
 
 # %% ../nbs/00_core.ipynb #24a3740a
 class CervixError(ValueError):
@@ -285,130 +284,6 @@ def save_figure(fig, # a matplotlib figure
     dest = out_dir(section)/name
     with atomic_path(dest) as tmp: fig.savefig(tmp, dpi=dpi, bbox_inches='tight')
     return dest
-
-# %% ../nbs/00_core.ipynb #c0a70002
-MICRO_BATCH_PX = 4 * 800 ** 2  # ours: pixels of one training pass, four 800-px tiles (16 GB GPU)
-
-def micro_batch(batch_size:int, side:int, # the batch, and the side of its square images, px
-                budget_px:int=MICRO_BATCH_PX) -> int:
-    "Images per forward pass: the whole batch, or fewer (at least 2) whose pixels fit `budget_px`."
-    return max(min(2, batch_size), min(batch_size, budget_px // (side * side)))
-
-# %% ../nbs/00_core.ipynb #c0a70004
-PRECISIONS = ('bf16', 'fp16', 'fp32')
-
-class Precision:
-    """One training's arithmetic: `autocast()` around the forward pass, `backward(loss)` and
-    `step(optimizer)` through a gradient scaler when it is fp16."""
-    def __init__(self, device, # where the training runs
-                 # 'bf16', 'fp16' or 'fp32'; default $CERVIX_PRECISION, else by device
-                 precision:str|None=None):
-        import torch
-        self.device = torch.device(device)
-        name = precision or os.environ.get('CERVIX_PRECISION')
-        if name is None:
-            cuda = self.device.type == 'cuda'
-            name = ('bf16' if torch.cuda.is_bf16_supported() else 'fp16') if cuda else 'fp32'
-        if name not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
-        self.name = name
-        self.dtype = dict(bf16=torch.bfloat16, fp16=torch.float16).get(name)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=name == 'fp16')
-    def autocast(self):
-        import torch
-        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None)
-    def backward(self, loss): self.scaler.scale(loss).backward()
-    def step(self, opt): self.scaler.step(opt); self.scaler.update()
-    def __repr__(self): return f'Precision({self.name!r} on {self.device})'
-
-def accumulate(loss_of, # f(indices) -> the mean loss of those images
-               batch, # a 1-D tensor of indices: one optimisation step
-               micro:int, # images per forward pass (`micro_batch`)
-               precision:Precision) -> float:
-    """Gradients of the batch's mean loss, in near-equal micro-batches of at most `micro` images
-    (and at least 2 where the batch has them: batch norm); returns that mean loss."""
-    import torch
-    total, n = 0.0, -(-len(batch) // micro)
-    while n > 1 and len(batch) // n < 2: n -= 1
-    for m in torch.tensor_split(batch, n):
-        with precision.autocast(): loss = loss_of(m).float() * (len(m) / len(batch))
-        precision.backward(loss); total += float(loss.detach())
-    return total
-
-# %% ../nbs/00_core.ipynb #c0a70007
-def _rss_peak_mb() -> float:
-    "The process's peak resident set since the last reset, MB (Linux /proc; else getrusage)."
-    try:
-        for line in Path('/proc/self/status').read_text().splitlines():
-            if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
-    except OSError: pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-@contextlib.contextmanager
-def peak_memory(device):
-    """Peak memory of the block in `rec['peak_mb']`: CUDA's allocator peak on a GPU; on the CPU the
-    process's peak resident set, reset first where Linux allows (`rec['measure']` says which)."""
-    import torch
-    dev, rec = torch.device(device), {}
-    if dev.type == 'cuda':
-        torch.cuda.synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
-        rec['measure'] = 'cuda max_memory_allocated'
-    else:
-        try: Path('/proc/self/clear_refs').write_text('5'); rec['measure'] = 'cpu peak RSS'
-        except OSError: rec['measure'] = 'cpu peak RSS of the process (no reset)'
-    try: yield rec
-    finally:
-        if dev.type == 'cuda':
-            torch.cuda.synchronize(dev)
-            rec['peak_mb'] = torch.cuda.max_memory_allocated(dev) / 2**20
-        else: rec['peak_mb'] = _rss_peak_mb()
-
-# %% ../nbs/00_core.ipynb #c0a70009
-TRAINING_COLUMNS = ['training', 'images', 'side', 'epochs', 'batch', 'micro_batch', 'precision',
-                    'device', 'seconds', 'peak_mb', 'measure']
-
-def record_training(row:dict, # the `TRAINING_COLUMNS` of one training
-                    section:str|None=None) -> Path|None:
-    """Add one training's row to `trainings.csv` in the section's output folder (`CERVIX_OUT`; no
-    file when it is not set)."""
-    folder = os.environ.get('CERVIX_OUT') if section is None else out_dir(section)
-    if not folder: return None
-    p = Path(folder)/'trainings.csv'
-    old = pd.read_csv(p) if p.is_file() else pd.DataFrame(columns=TRAINING_COLUMNS)
-    new = pd.DataFrame([{k: row.get(k) for k in TRAINING_COLUMNS}])
-    both = pd.concat([old, new] if len(old) else [new], ignore_index=True)
-    atomic_write(p, both.to_csv(index=False))
-    return p
-
-# %% ../nbs/00_core.ipynb #c0a70012
-def fit_epochs(loss_of, # f(indices) -> the mean loss of those images (`accumulate`)
-               n:int, epochs:int, batch_size:int, # images, passes over them, images per step
-               g, opt, sched, # the shuffling generator, the optimiser and its schedule
-               precision:Precision, micro:int, # the arithmetic and the images per pass
-               desc:str, side:int, device, # for the progress bar and the record
-               min_batch:int=2, # batches smaller than this are skipped (batch norm)
-               before_epoch=None, # f() called before each epoch, e.g. to set train mode
-              ) -> list:
-    """One training's epochs: shuffled batches of accumulated micro-batches, one optimiser and
-    schedule step each; records the training and returns each epoch's mean loss."""
-    import torch
-    from tqdm.auto import tqdm
-    losses, t0 = [], time.time()
-    with peak_memory(device) as peak:
-        for _ in tqdm(range(epochs), desc=desc, leave=False, mininterval=5):
-            if before_epoch is not None: before_epoch()
-            total = 0.0
-            for b in torch.randperm(n, generator=g).split(batch_size):
-                if len(b) < min_batch: continue
-                opt.zero_grad()
-                total += accumulate(loss_of, b, micro, precision) * len(b)
-                precision.step(opt); sched.step()
-            losses.append(total / n)
-    record_training(dict(training=desc, images=n, side=side, epochs=epochs, batch=batch_size,
-                         micro_batch=micro, precision=precision.name, device=str(device),
-                         seconds=time.time() - t0, **peak))
-    return losses
 
 # %% ../nbs/00_core.ipynb #a6e675e6
 RESULT_COLUMNS = ['section', 'metric', 'paper', 'ours', 'data', 'scale', 'note']

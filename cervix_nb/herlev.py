@@ -22,7 +22,8 @@ from torchvision.models.resnet import BasicBlock, conv1x1
 from tqdm import tqdm
 
 from .core import (CervixError, check_file, Scale, get_device, seed_everything, data_dir,
-                            atomic_folder, MICRO_BATCH_PX, Precision, fit_epochs, micro_batch)
+                            atomic_folder)
+from .train import MICRO_BATCH_PX, Precision, fit_epochs, micro_batch
 
 # %% auto #0
 __all__ = ['HERLEV_CLASSES', 'HERLEV_COUNTS', 'SEVERITY_OF_CLASS', 'SEVERITY_NAMES', 'IMAGE_SUFFIXES', 'MASK_PALETTES',

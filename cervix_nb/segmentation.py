@@ -9,7 +9,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .core import get_device, seed_everything, Precision, fit_epochs, micro_batch
+from .core import get_device, seed_everything
+from .train import Precision, fit_epochs, micro_batch
 from .segmenter import MTCHI_CLASSES, cin_map, overlap_grid
 
 # %% auto #0

@@ -119,5 +119,5 @@ def test_plan_answers_in_seconds_and_runs_nothing(tmp_path):
     assert r.stdout.startswith('Plan of a paper-scale run') and took < 30, (took, r.stdout[:300])
     for sec in ('01_herlev', '03_baselines', '05_clinical', '06_slides', '06b_segmentation'):
         assert f'\n{sec}: ' in r.stdout, sec                      # each section's work in words
-    assert 'resnet101 800 px, 1,309 images x 750' in r.stdout     # 03: 5 pipelines x 5 repeats x 30 epochs
+    assert 'resnet101 800 px, 1,309 images x 500' in r.stdout     # 03: 5 pipelines x 5 repeats x 20 epochs
     assert not (tmp_path/'runs').exists()
